@@ -1,0 +1,143 @@
+"""Golden model of :class:`hdl.array.SystolicArray`: bit-exact results and a cycle model.
+
+The result model works one *pass* at a time (one weight tile, ``M`` activation rows, optional
+injected partial sums), exactly as the array computes: for each output element the sum runs over
+the array rows ``i = 0 .. R-1`` in increasing order, starting from the injected partial sum.
+
+The cycle model predicts, cycle for cycle, a job streamed through the array by the simulation
+harness (``verif/harness.py``) when no stream has gaps: it mirrors the array's control (two weight
+banks, the diagonal load schedule, latency ``R + C``) and the harness's feeders (registered stream
+sources, partial sums read back from the result memory once written). Tests hold it to the RTL
+cycle count exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hdl.config import ArrayConfig
+
+__all__ = ["ArrayModel", "CycleReport"]
+
+
+def _wrap32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap to int32 (the accumulator register's width)."""
+    return (np.asarray(x, dtype=np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+@dataclass
+class CycleReport:
+    """Predicted timing of a job (all in array clock cycles)."""
+
+    cycles: int                 #: first cycle out of reset .. last result row transferred, inclusive
+    act_busy: int               #: cycles an activation row was transferred (= rows streamed)
+    wait_weights: int           #: cycles the activation stream waited for a weight tile
+    wait_psum: int              #: cycles it waited for a partial sum still in flight
+    fill_drain: int             #: start-up and pipeline drain cycles (latency R + C and feeders)
+    first_row: int              #: cycle the first activation row was transferred
+    act_times: np.ndarray       #: transfer cycle of every activation row, in stream order
+
+    def as_dict(self) -> dict:
+        return {
+            "cycles": self.cycles,
+            "act_busy": self.act_busy,
+            "wait_weights": self.wait_weights,
+            "wait_psum": self.wait_psum,
+            "fill_drain": self.fill_drain,
+        }
+
+
+class ArrayModel:
+    """Bit-exact model of one array configuration.
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+    """
+
+    #: Cycles from reset to the first beat of a harness stream source (its valid register).
+    SOURCE_DELAY = 1
+    #: Extra cycles from a result row's transfer to its partial sum being offered again: the
+    #: result memory write and the partial-sum source register.
+    PSUM_TURNAROUND = 2
+
+    def __init__(self, cfg: ArrayConfig):
+        if not isinstance(cfg, ArrayConfig):
+            raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
+        self.cfg = cfg
+
+    # --- results ----------------------------------------------------------------------------
+    def tile(self, weights, act, psum=None) -> np.ndarray:
+        """One pass: ``out[m, j] = psum[m, j] + sum_i act[m, i] * weights[i, j]`` (int32 wrap).
+
+        ``weights`` is (R, C), ``act`` (M, R), ``psum`` (M, C) or ``None`` for zeros.
+        """
+        cfg = self.cfg
+        w = np.asarray(weights, dtype=np.int64)
+        a = np.asarray(act, dtype=np.int64)
+        if w.shape != (cfg.rows, cfg.cols):
+            raise ValueError(f"weight tile must be {cfg.rows}x{cfg.cols}, not {w.shape}")
+        if a.ndim != 2 or a.shape[1] != cfg.rows:
+            raise ValueError(f"activation rows must be (M, {cfg.rows}), not {a.shape}")
+        # Exact in int64 (|a*w| <= 2**14, R <= 256 terms), then the register's wrap.
+        acc = a @ w
+        if psum is not None:
+            acc = acc + np.asarray(psum, dtype=np.int64)
+        return _wrap32(acc)
+
+    # --- cycles -----------------------------------------------------------------------------
+    def cycles(self, rows, acc, dep) -> CycleReport:
+        """Predict a gap-free harness run.
+
+        Parameters
+        ----------
+        rows : sequence of int
+            Activation rows of each pass (one weight tile per pass), in stream order.
+        acc : sequence of bool
+            Whether each pass adds injected partial sums.
+        dep : sequence of int
+            For an ``acc`` pass, the stream index of the result row that feeds its first
+            partial sum (its row ``m`` reads result row ``dep + m``); ignored otherwise.
+        """
+        cfg = self.cfg
+        R, lat = cfg.rows, cfg.latency
+        rows = [int(r) for r in rows]
+        n = sum(rows)
+        A = np.zeros(n, dtype=np.int64)      # activation row transfer cycle
+        q = 0
+        last_a = self.SOURCE_DELAY - 1       # transfer cycle of the previous activation row
+        w_last = self.SOURCE_DELAY - 1       # transfer cycle of the previous weight beat
+        ends = []                            # last activation row cycle of each tile
+        wait_w = wait_p = 0
+        for t, (mt, acc_t, dep_t) in enumerate(zip(rows, acc, dep, strict=True)):
+            # Weight beats: back to back, but a bank reloads only after the tile two back
+            # (same bank) transferred its last row.
+            w0 = w_last + 1
+            if t >= 2:
+                w0 = max(w0, ends[t - 2] + 1)
+            w_last = w0 + R - 1
+            free = last_a + 1                # activation source offers the next row
+            start = max(free, w_last + 1)    # bank complete the cycle after its last beat
+            base = np.full(mt, start, dtype=np.int64)
+            if acc_t:
+                ready = A[dep_t:dep_t + mt] + lat + self.PSUM_TURNAROUND
+                base = np.maximum(base, ready - np.arange(mt))
+            times = np.maximum.accumulate(base) + np.arange(mt)
+            A[q:q + mt] = times
+            wait_w += start - free
+            wait_p += int(times[-1] - times[0] - (mt - 1)) + int(times[0] - start)
+            q += mt
+            last_a = int(times[-1])
+            ends.append(last_a)
+        total = last_a + lat + 1
+        return CycleReport(
+            cycles=total,
+            act_busy=n,
+            wait_weights=int(wait_w),
+            wait_psum=int(wait_p),
+            fill_drain=int(total - n - wait_w - wait_p),
+            first_row=int(A[0]) if n else 0,
+            act_times=A,
+        )

