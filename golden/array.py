@@ -88,8 +88,9 @@ class ArrayModel:
         return _wrap32(acc)
 
     # --- cycles -----------------------------------------------------------------------------
-    def cycles(self, rows, acc, dep) -> CycleReport:
-        """Predict a gap-free harness run.
+    def cycles(self, rows, acc, dep, source_delay: int | None = None,
+               psum_turnaround: int | None = None) -> CycleReport:
+        """Predict a gap-free run.
 
         Parameters
         ----------
@@ -100,15 +101,21 @@ class ArrayModel:
         dep : sequence of int
             For an ``acc`` pass, the stream index of the result row that feeds its first
             partial sum (its row ``m`` reads result row ``dep + m``); ignored otherwise.
+        source_delay, psum_turnaround
+            Driver timing: the first cycle a source can offer a beat, and the cycles from a
+            result row's transfer to its partial sum being offered. Default: the harness's
+            (:attr:`SOURCE_DELAY`, :attr:`PSUM_TURNAROUND`).
         """
         cfg = self.cfg
+        sd = self.SOURCE_DELAY if source_delay is None else source_delay
+        pt = self.PSUM_TURNAROUND if psum_turnaround is None else psum_turnaround
         R, lat = cfg.rows, cfg.latency
         rows = [int(r) for r in rows]
         n = sum(rows)
         A = np.zeros(n, dtype=np.int64)      # activation row transfer cycle
         q = 0
-        last_a = self.SOURCE_DELAY - 1       # transfer cycle of the previous activation row
-        w_last = self.SOURCE_DELAY - 1       # transfer cycle of the previous weight beat
+        last_a = sd - 1                      # transfer cycle of the previous activation row
+        w_last = sd - 1                      # transfer cycle of the previous weight beat
         ends = []                            # last activation row cycle of each tile
         wait_w = wait_p = 0
         for t, (mt, acc_t, dep_t) in enumerate(zip(rows, acc, dep, strict=True)):
@@ -122,7 +129,7 @@ class ArrayModel:
             start = max(free, w_last + 1)    # bank complete the cycle after its last beat
             base = np.full(mt, start, dtype=np.int64)
             if acc_t:
-                ready = A[dep_t:dep_t + mt] + lat + self.PSUM_TURNAROUND
+                ready = A[dep_t:dep_t + mt] + lat + pt
                 base = np.maximum(base, ready - np.arange(mt))
             times = np.maximum.accumulate(base) + np.arange(mt)
             A[q:q + mt] = times

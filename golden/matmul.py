@@ -137,10 +137,11 @@ class Plan:
         c = np.ascontiguousarray(c[:, :, : self.n])
         return c[0] if self.squeeze else c
 
-    def cycles(self) -> CycleReport:
-        """The cycle model's prediction for this plan on the harness, without gaps."""
+    def cycles(self, **timing) -> CycleReport:
+        """The cycle model's prediction for this plan without gaps (harness timing by default;
+        see :meth:`ArrayModel.cycles` for ``timing``)."""
         return ArrayModel(self.cfg).cycles(self.field("rows"), self.field("acc"),
-                                           self.field("dep"))
+                                           self.field("dep"), **timing)
 
 
 def plan_matmul(cfg: ArrayConfig, a, b) -> Plan:

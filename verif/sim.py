@@ -25,15 +25,18 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("SPLITSYS_BUILD", ROOT / "build"))
 SIMULATORS = ("verilator", "icarus")
 
-# Verilator warnings Amaranth's output trips, each waived on purpose:
-#   WIDTHEXPAND/WIDTHTRUNC: Amaranth sizes every operation explicitly and relies on Verilog's
-#     implicit zero-extension/truncation at assignments, which is the intended behaviour.
-#   UNUSEDSIGNAL: Amaranth keeps named intermediate wires (e.g. unused slices of payload views).
-#   DECLFILENAME: generated module names need not match the file name.
-#   PINCONNECTEMPTY / CASEINCOMPLETE: Amaranth emits full `default` cases and explicit ports,
-#     but waived in case a backend version differs (never seen on 0.5.10).
-LINT_WAIVERS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL", "DECLFILENAME")
-
+#: Verilator -Wall warnings that Amaranth's output trips, each waived on purpose (name: why).
+LINT_WAIVERS = {
+    "WIDTHEXPAND": "Amaranth sizes each operation itself and relies on Verilog's implicit "
+                   "extension at assignments (e.g. a 16-bit product added into 33 bits)",
+    "WIDTHTRUNC": "likewise implicit truncation at assignments (e.g. the 33-bit sum kept as "
+                  "the 32-bit accumulator), which is the intended wrap",
+    "UNUSEDSIGNAL": "by design: the activations leaving the right edge of the array and unused "
+                    "bits of Amaranth's intermediate wires",
+    "PROCASSINIT": "Amaranth declares registers with their reset value as initial value "
+                   "(`reg x = 0`) and assigns them in always blocks",
+    "DECLFILENAME": "a generated module need not be named like its file",
+}
 
 class SimError(RuntimeError):
     """A build or simulation failed; the message says which and where the log is."""
@@ -77,13 +80,16 @@ def check_sim(sim: str) -> str:
     return sim
 
 
-def source_digest(extra: Iterable[str] = ()) -> str:
-    """Digest of the HDL and harness sources (and ``extra`` strings): the cache key of a build."""
+def source_digest(extra: Iterable[str] = (), files: Iterable[str] = ()) -> str:
+    """Digest of the HDL sources, ``files`` (relative to the repo) and ``extra`` strings.
+
+    The cache key of generated Verilog: testbench-only Python changes do not rebuild models.
+    """
     h = hashlib.sha1()
-    for d in ("hdl", "verif"):
-        for p in sorted((ROOT / d).glob("*.py")):
-            h.update(p.name.encode())
-            h.update(p.read_bytes())
+    paths = sorted((ROOT / "hdl").glob("*.py")) + [ROOT / f for f in files]
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
     for e in extra:
         h.update(str(e).encode())
     return h.hexdigest()[:12]
@@ -136,7 +142,7 @@ def _runner(sim: str):
         class Verilator(runner.Verilator):
             # cocotb's runner makes every signal VPI-visible (--public-flat-rw): the symbol table
             # of a 16x16 array then takes gcc tens of minutes and the model runs slower. Only the
-            # top module's signals are made public instead, by the control file from build().
+            # signals cocotb needs are made public instead, by the control file from build().
             def _build_command(self):
                 cmds = super()._build_command()
                 cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
@@ -150,12 +156,18 @@ def _runner(sim: str):
 
 
 def build(sources: list[Path], toplevel: str, sim: str, build_dir: Path,
-          waves: bool = False) -> Path:
-    """Compile ``sources`` for ``sim`` into ``build_dir`` once; later calls reuse it."""
+          public: Iterable[str], waves: bool = False) -> Path:
+    """Compile ``sources`` for ``sim`` into ``build_dir`` once; later calls reuse it.
+
+    ``public``: the top-level signals cocotb touches. Verilator makes only these VPI-visible:
+    after inlining, "everything in the top module" would be the whole design, whose symbol table
+    alone takes gcc tens of minutes at 16x16.
+    """
     tool_env()
+    public = sorted(public)
     stamp = build_dir / "splitsys.stamp"
     key = json.dumps({"sources": [str(s) for s in sources], "top": toplevel, "sim": sim,
-                      "waves": waves, "digest": [hashlib.sha1(Path(s).read_bytes()).hexdigest()
+                      "waves": waves, "args": verilator_args(waves), "public": public, "digest": [hashlib.sha1(Path(s).read_bytes()).hexdigest()
                                                   for s in sources]})
     with locked(build_dir):
         if stamp.exists() and stamp.read_text() == key:
@@ -170,7 +182,8 @@ def build(sources: list[Path], toplevel: str, sim: str, build_dir: Path,
             kwargs["build_args"] = verilator_args(waves)
             build_dir.mkdir(parents=True, exist_ok=True)
             vlt = build_dir / "public.vlt"
-            vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+            vlt.write_text("`verilator_config\n" + "".join(
+                f'public_flat_rw -module "{toplevel}" -var "{name}"\n' for name in public))
             srcs.append(str(vlt))
         else:
             kwargs["build_args"] = ["-g2012"]

@@ -1,0 +1,315 @@
+"""``splitsys``: the command line over the RTL, the golden model, synthesis and benches.
+
+Every user error ends in one line on stderr and exit code 2; an RTL result that differs from the
+golden model ends in one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hdl.config import DTYPES, ArrayConfig
+
+ENGINES = ("rtl", "golden")
+SIMS = ("verilator", "icarus")
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _fmt_shape(plan) -> dict:
+    return {"batch": plan.batch, "m": plan.m, "k": plan.k, "n": plan.n}
+
+
+def _load_npy(path: str, name: str) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{name}: no such file: {path}")
+    if p.is_dir():
+        raise UsageError(f"{name}: is a directory: {path}")
+    try:
+        with open(p, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":
+                raise UsageError(f"{name}: not a .npy file: {path}")
+        return np.load(p, allow_pickle=False)
+    except PermissionError:
+        raise UsageError(f"{name}: permission denied: {path}") from None
+    except (ValueError, OSError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UsageError(f"{name}: not a readable .npy array ({path}): {msg}") from None
+
+
+def _config(args) -> ArrayConfig:
+    try:
+        return ArrayConfig.from_text(args.array, args.dtype)
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+
+
+class _Progress:
+    """A one-line progress indicator on a terminal (nothing when stderr is not a TTY)."""
+
+    def __init__(self, label: str, enabled: bool | None = None):
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+        self.shown = False
+
+    def __call__(self, done: int, total: int):
+        if not self.enabled or total <= 0:
+            return
+        frac = min(1.0, done / total)
+        el = time.perf_counter() - self.t0
+        eta = el / frac - el if frac > 0 else float("nan")
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {100 * frac:5.1f}%  "
+                         f"{done}/{total} rows  ETA {eta:5.1f}s ")
+        sys.stderr.flush()
+        self.shown = True
+
+    def note(self, text: str):
+        if self.enabled:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    def close(self):
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def run_matmul(cfg: ArrayConfig, a, b, engine="rtl", sim_name="verilator", seed=1, gaps=0,
+               progress: _Progress | None = None) -> tuple[np.ndarray, dict]:
+    """Run one job on ``engine``; return C and the report dict (shared by matmul, demo, bench)."""
+    from golden.matmul import OperandError, plan_matmul, run_golden
+
+    try:
+        plan = plan_matmul(cfg, a, b)
+    except OperandError as e:
+        raise UsageError(str(e)) from None
+    t0 = time.perf_counter()
+    golden_cmem = run_golden(plan)
+    golden_s = time.perf_counter() - t0
+    pred = plan.cycles()
+    report = {
+        "engine": engine, "dtype": cfg.dtype, "array": f"{cfg.rows}x{cfg.cols}",
+        "shape": _fmt_shape(plan), "macs": plan.macs, "pes": cfg.pes,
+        "passes": plan.n_passes, "predicted_cycles": pred.cycles,
+        "cycle_breakdown": pred.as_dict(),
+    }
+    if engine == "golden":
+        cycles = pred.cycles
+        cmem = golden_cmem
+        report.update(cycles=cycles, wall_seconds=round(golden_s, 4))
+    else:
+        from verif import harness, sim
+
+        try:
+            sim.check_sim(sim_name)
+        except (sim.SimError, ValueError) as e:
+            raise UsageError(str(e)) from None
+        g = harness.Gaps.uniform(gaps)
+        aw = harness.addr_bits_for(plan)
+        tb = time.perf_counter()
+        waves = sim.waves_requested()
+        if progress and not harness.model_ready(cfg, sim_name, aw, waves):
+            progress.note(f"[{sim_name}] compiling the {cfg.name} model (once; cached under "
+                          f"build/sim)")
+        harness.build_model(cfg, sim_name, aw, waves)
+        build_s = time.perf_counter() - tb
+        t1 = time.perf_counter()
+        run = harness.run_plan(plan, sim_name, gaps=g, seed=seed, progress=progress)
+        wall = time.perf_counter() - t1
+        if progress:
+            progress.close()
+        cycles = run.cycles
+        cmem = run.cmem
+        bad = int((cmem != golden_cmem).any(axis=1).sum())
+        report.update(
+            cycles=cycles, wall_seconds=round(wall, 3), build_seconds=round(build_s, 2),
+            sim=sim_name, seed=seed, gaps=gaps,
+            sim_seconds=round(run.wall_seconds, 3),
+            sim_macs_per_second=round(plan.macs / max(run.wall_seconds, 1e-9)),
+            sim_cycles_per_second=round(cycles / max(run.wall_seconds, 1e-9)),
+            counters=run.counters, verified=bad == 0, mismatched_rows=bad,
+            cycle_model="exact" if cycles == pred.cycles else
+            ("not applicable (random gaps)" if gaps else "MISMATCH"),
+            waves=str(run.run_dir / "dump.fst") if sim.waves_requested() else None,
+            run_dir=str(run.run_dir),
+        )
+    report["utilization"] = round(plan.macs / (report["cycles"] * cfg.pes), 6)
+    return plan.assemble(cmem), report
+
+
+def cmd_matmul(args) -> int:
+    cfg = _config(args)
+    if args.gaps and args.engine != "rtl":
+        raise UsageError("--gaps only applies to --engine rtl")
+    if not 0 <= args.gaps <= 255:
+        raise UsageError(f"--gaps must be in [0, 255], not {args.gaps}")
+    a = _load_npy(args.a, "A")
+    b = _load_npy(args.b, "B")
+    out = Path(args.output)
+    if out.parent and not out.parent.exists():
+        raise UsageError(f"output directory does not exist: {out.parent}")
+    if args.waves:
+        os.environ["WAVES"] = "1"
+    prog = _Progress(f"[{args.engine}]")
+    c, report = run_matmul(cfg, a, b, args.engine, args.sim, args.seed, args.gaps, prog)
+    np.save(out, c)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=1) + "\n")
+    if args.engine == "rtl" and not report["verified"]:
+        print(f"splitsys: RTL result differs from the golden model in "
+              f"{report['mismatched_rows']} rows (run dir {report['run_dir']})", file=sys.stderr)
+        return 1
+    if args.engine == "rtl" and not args.gaps and report["cycle_model"] != "exact":
+        print(f"splitsys: RTL took {report['cycles']} cycles, the cycle model predicts "
+              f"{report['predicted_cycles']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args) -> int:
+    cfg = _config(args)
+    rng = np.random.default_rng(2026)
+    m, k, n = 64, 256, 256
+    a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    outdir = Path("build/demo")
+    outdir.mkdir(parents=True, exist_ok=True)
+    np.save(outdir / "A.npy", a)
+    np.save(outdir / "B.npy", b)
+    print(f"splitsys demo: C = A·B, int8, A {m}x{k}, B {k}x{n}, on the {cfg.rows}x{cfg.cols} "
+          f"RTL array ({args.sim})")
+    prog = _Progress(f"[{args.sim}]")
+    c, rep = run_matmul(cfg, a, b, "rtl", args.sim, seed=1, progress=prog)
+    np.save(outdir / "C.npy", c)
+    exact = np.array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
+    rep["numpy_reference_equal"] = bool(exact)
+    (outdir / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
+    bd = rep["cycle_breakdown"]
+    print(f"  result        : {'bit-exact vs golden model and NumPy' if rep['verified'] and exact else 'MISMATCH'}")
+    print(f"  cycles        : {rep['cycles']} (cycle model: {rep['predicted_cycles']}, "
+          f"{rep['cycle_model']})")
+    print(f"  utilization   : {100 * rep['utilization']:.2f}% of {cfg.pes} PEs "
+          f"({bd['act_busy']} streaming, {bd['wait_weights']} waiting for weights, "
+          f"{bd['wait_psum']} for partial sums, {bd['fill_drain']} fill/drain)")
+    print(f"  sim speed     : {rep['sim_macs_per_second'] / 1e6:.1f} M MAC/s, "
+          f"{rep['sim_cycles_per_second'] / 1e3:.0f} k cycles/s in the simulator "
+          f"({rep['wall_seconds']:.2f} s for the run, build {rep['build_seconds']:.1f} s)")
+    print(f"  report        : {outdir / 'report.json'} (C in {outdir / 'C.npy'})")
+    return 0 if rep["verified"] and exact and rep["cycle_model"] == "exact" else 1
+
+
+def cmd_verilog(args) -> int:
+    from scripts.verilog import generate, lint
+
+    cfg = _config(args)
+    files = generate(cfg, Path(args.out))
+    for f in files:
+        print(f"wrote {f}")
+    if args.lint:
+        return lint(files)
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from scripts.verilog import synth_report
+
+    cfg = _config(args)
+    return synth_report(cfg, Path(args.out))
+
+
+def cmd_bench(args) -> int:
+    from scripts.bench import main as bench_main
+
+    return bench_main(quick=args.quick, out=Path(args.out), readme=args.readme,
+                      only=args.only)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="splitsys", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    def common(sp):
+        sp.add_argument("--array", default="16x16", help="array size RxC (default 16x16)")
+        sp.add_argument("--dtype", default="int8", choices=DTYPES, help="element format")
+
+    m = sub.add_parser("matmul", help="C = A·B on the RTL or the golden model")
+    m.add_argument("a", metavar="A.npy")
+    m.add_argument("b", metavar="B.npy")
+    m.add_argument("-o", "--output", required=True, metavar="C.npy")
+    common(m)
+    m.add_argument("--engine", default="rtl", choices=ENGINES)
+    m.add_argument("--sim", default=os.environ.get("SIM", "verilator") or "verilator",
+                   choices=SIMS)
+    m.add_argument("--report", metavar="run.json", help="write a JSON report")
+    m.add_argument("--seed", type=int, default=1, help="seed of the random stream gaps")
+    m.add_argument("--gaps", type=int, default=0, metavar="P",
+                   help="random valid/ready gaps on every stream, P/256 per cycle (RTL)")
+    m.add_argument("--waves", action="store_true", help="write FST waves (same as WAVES=1)")
+    m.set_defaults(func=cmd_matmul)
+
+    d = sub.add_parser("demo", help="a representative int8 job on the RTL, checked")
+    common(d)
+    d.add_argument("--sim", default=os.environ.get("SIM", "verilator") or "verilator",
+                   choices=SIMS)
+    d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("verilog", help="write the PE's and the array's Verilog")
+    common(v)
+    v.add_argument("--out", default="build/verilog")
+    v.add_argument("--lint", action="store_true", help="run verilator --lint-only -Wall")
+    v.set_defaults(func=cmd_verilog)
+
+    s = sub.add_parser("synth", help="Yosys gate-level area of the PE and the array")
+    common(s)
+    s.add_argument("--out", default="build/synth")
+    s.set_defaults(func=cmd_synth)
+
+    b = sub.add_parser("bench", help="utilization and simulation-speed benchmarks")
+    b.add_argument("--out", default="build/bench")
+    b.add_argument("--quick", action="store_true", help="smaller shapes (a smoke run)")
+    b.add_argument("--readme", action="store_true", help="update the README's bench table")
+    b.add_argument("--only", action="append", default=[], help="run only the named bench(es)")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as e:
+        print(f"splitsys: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("splitsys: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a tool failure (build, simulator): one line, pointing at the log
+        from verif.sim import SimError
+
+        from scripts.synth import SynthError
+
+        if isinstance(e, (SimError, SynthError)):
+            print(f"splitsys: {e}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
