@@ -31,7 +31,7 @@ def _wrap32(x: np.ndarray) -> np.ndarray:
 class CycleReport:
     """Predicted timing of a job (all in array clock cycles)."""
 
-    cycles: int                 #: first cycle out of reset .. last result row transferred, inclusive
+    cycles: int                 #: first cycle after reset .. last result row transfer, inclusive
     act_busy: int               #: cycles an activation row was transferred (= rows streamed)
     wait_weights: int           #: cycles the activation stream waited for a weight tile
     wait_psum: int              #: cycles it waited for a partial sum still in flight

@@ -13,9 +13,10 @@ presented on ``out`` in enabled cycle ``t + R + C`` (:attr:`ArrayConfig.latency`
 Stall: one enable, ``en = ~out.valid | out.ready``, gates every register of the pipeline, the
 weight load path included, so a stalled output freezes the array with nothing lost or duplicated.
 
-Weights: a tile is ``R`` beats on ``weight``, row 0 first, each beat one row of ``C`` weights (the
-column of beat ``i``'s weight ``j`` is ``j``). Beat ``i`` reaches column ``j`` ``1 + j`` cycles after
-its transfer and is written into bank ``b`` of PE(i, j), the same diagonal schedule as the data, so:
+Weights: a tile is ``R`` beats on ``weight``, row 0 first, each beat one row of ``C`` weights
+(beat ``i``'s weight ``j`` belongs to PE(i, j)). Beat ``i`` reaches column ``j`` ``1 + j`` cycles
+after its transfer and is written into one bank of PE(i, j) — the diagonal schedule of the data —
+so:
 
 * a bank may start loading the cycle after the last activation row of the tile that used it was
   transferred (that row has already read PE(i,j) by the time the new weight arrives there), and

@@ -10,7 +10,7 @@ __all__ = ["PE", "mac"]
 
 
 def mac(cfg: ArrayConfig, a, w, p):
-    """The PE's multiply-accumulate as an Amaranth expression: ``p + a*w`` in the accumulator format.
+    """The PE's multiply-accumulate as an Amaranth expression: ``p + a*w``, accumulator format.
 
     int8: exact signed product added to a 32-bit two's-complement sum (wraps modulo 2**32, which
     the int8 contract never reaches for K <= 65536).

@@ -202,7 +202,8 @@ def cmd_demo(args) -> int:
     rep["numpy_reference_equal"] = bool(exact)
     (outdir / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
     bd = rep["cycle_breakdown"]
-    print(f"  result        : {'bit-exact vs golden model and NumPy' if rep['verified'] and exact else 'MISMATCH'}")
+    ok = rep["verified"] and exact
+    print(f"  result        : {'bit-exact vs golden model and NumPy' if ok else 'MISMATCH'}")
     print(f"  cycles        : {rep['cycles']} (cycle model: {rep['predicted_cycles']}, "
           f"{rep['cycle_model']})")
     print(f"  utilization   : {100 * rep['utilization']:.2f}% of {cfg.pes} PEs "
@@ -301,9 +302,8 @@ def main(argv=None) -> int:
         print("splitsys: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # a tool failure (build, simulator): one line, pointing at the log
-        from verif.sim import SimError
-
         from scripts.synth import SynthError
+        from verif.sim import SimError
 
         if isinstance(e, (SimError, SynthError)):
             print(f"splitsys: {e}", file=sys.stderr)

