@@ -36,14 +36,11 @@ def run_jobs(cfg, jobs: list[dict], seed: int, sim_name: str = "verilator",
 
     sim.check_sim(sim_name)
     waves = sim.waves_requested() if waves is None else waves
-    digest = sim.source_digest([cfg])
-    base = sim.BUILD / "sim" / f"array_{cfg.name}_{digest}"
-    with sim.locked(base / "verilog"):
-        v = sim.write_verilog(lambda: SystolicArray(cfg), TOP, base / "verilog" / f"{TOP}.v")
+    key = f"array_{cfg.name}"
+    v = sim.generated_verilog(key, TOP, lambda: SystolicArray(cfg))
     ports = ["clk", "rst", "busy"] + [f"{s}__{f}" for s in ("weight", "act", "psum", "out")
                                       for f in ("valid", "ready", "payload")]
-    bdir = sim.build([v], TOP, sim_name, base / (sim_name + ("_waves" if waves else "")),
-                     public=ports, waves=waves)
+    bdir = sim.build([v], TOP, sim_name, sim.BUILD / "sim" / key, public=ports, waves=waves)
     if test_dir is None:
         (sim.BUILD / "runs").mkdir(parents=True, exist_ok=True)
         test_dir = Path(tempfile.mkdtemp(prefix="array_", dir=sim.BUILD / "runs"))

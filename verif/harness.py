@@ -333,31 +333,31 @@ def addr_bits_for(plan) -> int:
     return max(16, int(need - 1).bit_length())
 
 
-def _model_base(cfg: ArrayConfig, addr_bits: int) -> Path:
-    digest = sim.source_digest([cfg, addr_bits], files=["verif/harness.py"])
-    return sim.BUILD / "sim" / f"harness_{cfg.name}_a{addr_bits}_{digest}"
+def _sources(cfg: ArrayConfig, addr_bits: int) -> tuple[Path, list[Path]]:
+    key = f"harness_{cfg.name}_a{addr_bits}"
+    hv = sim.generated_verilog(key, "harness", lambda: Harness(cfg, addr_bits),
+                               files=["verif/harness.py"])
+    top = hv.parent / "tb_top.sv"
+    text = top_verilog(cfg, addr_bits)
+    if not top.exists() or top.read_text() != text:
+        with sim.locked(top):
+            top.write_text(text)
+    return sim.BUILD / "sim" / key, [hv, top]
 
 
 def model_ready(cfg: ArrayConfig, sim_name: str, addr_bits: int, waves: bool = False) -> bool:
     """Whether :func:`build_model` would reuse a compiled model."""
-    base = _model_base(cfg, addr_bits)
-    return (base / (sim_name + ("_waves" if waves else "")) / "splitsys.stamp").exists()
+    base, srcs = _sources(cfg, addr_bits)
+    return (sim.model_dir(srcs, sim_name, base, waves) / "splitsys.stamp").exists()
 
 
 def build_model(cfg: ArrayConfig, sim_name: str = "verilator", addr_bits: int = 16,
                 waves: bool = False) -> Path:
     """Generate the harness Verilog and the top, and compile them (cached)."""
-    base = _model_base(cfg, addr_bits)
-    vdir = base / "verilog"
-    with sim.locked(vdir):
-        hv = sim.write_verilog(lambda: Harness(cfg, addr_bits), "harness", vdir / "harness.v")
-        top = vdir / "tb_top.sv"
-        if not top.exists():
-            top.write_text(top_verilog(cfg, addr_bits))
-    bdir = base / (sim_name + ("_waves" if waves else ""))
+    base, (hv, top) = _sources(cfg, addr_bits)
     public = ["clk", "rst", "done", "cycles", "out_rows", "w_beats", "a_rows", "p_rows",
               "stall_cycles"]
-    return sim.build([hv, top], "tb_top", sim_name, bdir, public=public, waves=waves)
+    return sim.build([hv, top], "tb_top", sim_name, base, public=public, waves=waves)
 
 
 def run_plan(plan, sim_name: str = "verilator", gaps: Gaps = Gaps(), seed: int = 1,

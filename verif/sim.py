@@ -107,17 +107,23 @@ def locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def write_verilog(component_factory, name: str, path: Path) -> Path:
-    """Convert ``component_factory()`` to Verilog module ``name`` at ``path`` (if not there)."""
-    if path.exists():
-        return path
-    from amaranth.back import verilog
+def generated_verilog(key: str, name: str, component_factory, files: Iterable[str] = ()) -> Path:
+    """Verilog module ``name`` of ``component_factory()``, converted once per source version.
 
-    text = verilog.convert(component_factory(), name=name, emit_src=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    Cached under ``build/verilog-cache`` by ``key`` (the parameters) and a digest of the HDL
+    sources and ``files``; compiled models are keyed by the Verilog's content instead, so a
+    change that leaves the Verilog alike (a comment, a docstring) does not recompile.
+    """
+    path = BUILD / "verilog-cache" / f"{key}_{source_digest([key], files)}" / f"{name}.v"
+    with locked(path.parent):
+        if path.exists():
+            return path
+        from amaranth.back import verilog
+
+        text = verilog.convert(component_factory(), name=name, emit_src=False)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
     return path
 
 
@@ -187,9 +193,19 @@ def _runner(sim: str):
     return r
 
 
-def build(sources: list[Path], toplevel: str, sim: str, build_dir: Path,
+def model_dir(sources: list[Path], sim: str, base: Path, waves: bool = False) -> Path:
+    """Where :func:`build` compiles ``sources``: ``base/<sim>[_waves]_<digest of the sources>``."""
+    h = hashlib.sha1()
+    for s in sources:
+        h.update(Path(s).read_bytes())
+    return base / f"{sim}{'_waves' if waves else ''}_{h.hexdigest()[:12]}"
+
+
+def build(sources: list[Path], toplevel: str, sim: str, base: Path,
           public: Iterable[str], waves: bool = False) -> Path:
-    """Compile ``sources`` for ``sim`` into ``build_dir`` once; later calls reuse it.
+    """Compile ``sources`` for ``sim`` once (see :func:`model_dir`); later calls reuse it.
+
+    Older builds of the same ``base`` and simulator are removed once the new one is done.
 
     ``public``: the top-level signals cocotb touches. Verilator makes only these VPI-visible:
     after inlining, "everything in the top module" would be the whole design, whose symbol table
@@ -197,6 +213,7 @@ def build(sources: list[Path], toplevel: str, sim: str, build_dir: Path,
     """
     tool_env()
     public = sorted(public)
+    build_dir = model_dir(sources, sim, base, waves)
     stamp = build_dir / "splitsys.stamp"
     digests = [hashlib.sha1(Path(s).read_bytes()).hexdigest() for s in sources]
     key = json.dumps({"sources": [str(s) for s in sources], "top": toplevel, "sim": sim,
@@ -227,6 +244,11 @@ def build(sources: list[Path], toplevel: str, sim: str, build_dir: Path,
         except (SystemExit, Exception) as e:  # the runner exits on a failed compile
             raise SimError(f"{sim} build of {toplevel} failed ({e}); see {log}") from None
         stamp.write_text(key)
+        for old in base.glob(f"{sim}{'_waves' if waves else ''}_*"):
+            if old != build_dir and old.is_dir() and "." not in old.name:
+                shutil.rmtree(old, ignore_errors=True)
+                Path(str(old) + ".lock").unlink(missing_ok=True)
+                Path(str(old) + ".build.log").unlink(missing_ok=True)
     return build_dir
 
 
