@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdl.config import ArrayConfig
+from hdl.config import ArrayConfig, Group
 
 __all__ = ["ArrayModel", "CycleReport"]
 
@@ -50,37 +50,42 @@ class CycleReport:
 
 
 class ArrayModel:
-    """Bit-exact model of one array configuration.
+    """Bit-exact model of one group of an array configuration.
 
     Parameters
     ----------
     cfg : ArrayConfig
+    group : Group, optional
+        The group that runs the passes (default: the whole array, mode ``1x1``).
     """
 
-    #: Cycles from reset to the first beat of a harness stream source (its valid register).
-    SOURCE_DELAY = 1
+    #: First cycle a harness source offers a beat: the mode is taken in cycle 0, then the
+    #: sources start (their valid registers).
+    SOURCE_DELAY = 2
     #: Extra cycles from a result row's transfer to its partial sum being offered again: the
     #: result memory write and the partial-sum source register.
     PSUM_TURNAROUND = 2
 
-    def __init__(self, cfg: ArrayConfig):
+    def __init__(self, cfg: ArrayConfig, group: Group | None = None):
         if not isinstance(cfg, ArrayConfig):
             raise TypeError(f"cfg must be an ArrayConfig, not {cfg!r}")
         self.cfg = cfg
+        self.group = group if group is not None else cfg.groups((1, 1))[0]
 
     # --- results ----------------------------------------------------------------------------
     def tile(self, weights, act, psum=None) -> np.ndarray:
         """One pass: ``out[m, j] = psum[m, j] + sum_i act[m, i] * weights[i, j]`` (int32 wrap).
 
-        ``weights`` is (R, C), ``act`` (M, R), ``psum`` (M, C) or ``None`` for zeros.
+        ``weights`` is (rows, cols) of the group, ``act`` (M, rows), ``psum`` (M, cols) or
+        ``None`` for zeros.
         """
-        cfg = self.cfg
+        g = self.group
         w = np.asarray(weights, dtype=np.int64)
         a = np.asarray(act, dtype=np.int64)
-        if w.shape != (cfg.rows, cfg.cols):
-            raise ValueError(f"weight tile must be {cfg.rows}x{cfg.cols}, not {w.shape}")
-        if a.ndim != 2 or a.shape[1] != cfg.rows:
-            raise ValueError(f"activation rows must be (M, {cfg.rows}), not {a.shape}")
+        if w.shape != (g.rows, g.cols):
+            raise ValueError(f"weight tile must be {g.rows}x{g.cols}, not {w.shape}")
+        if a.ndim != 2 or a.shape[1] != g.rows:
+            raise ValueError(f"activation rows must be (M, {g.rows}), not {a.shape}")
         # Exact in int64 (|a*w| <= 2**14, R <= 256 terms), then the register's wrap.
         acc = a @ w
         if psum is not None:
@@ -106,10 +111,9 @@ class ArrayModel:
             result row's transfer to its partial sum being offered. Default: the harness's
             (:attr:`SOURCE_DELAY`, :attr:`PSUM_TURNAROUND`).
         """
-        cfg = self.cfg
         sd = self.SOURCE_DELAY if source_delay is None else source_delay
         pt = self.PSUM_TURNAROUND if psum_turnaround is None else psum_turnaround
-        R, lat = cfg.rows, cfg.latency
+        R, lat = self.group.rows, self.group.latency
         rows = [int(r) for r in rows]
         n = sum(rows)
         A = np.zeros(n, dtype=np.int64)      # activation row transfer cycle

@@ -23,9 +23,10 @@ def mac(cfg: ArrayConfig, a, w, p):
 class PE(wiring.Component):
     """One processing element: a double-buffered stationary weight and a MAC.
 
-    Every enabled cycle the PE passes its activation to the right (``a_out``) and
-    ``p_in + a_in * w[sel]`` down (``p_out``), both registered. The two weight banks are written
-    through ``w_in``/``w_we`` (one write enable per bank) while the other bank computes.
+    Every enabled cycle the PE registers ``p_in + a_in * w[sel]`` and passes it down (``p_out``).
+    The activation arrives on the row's broadcast within the sub-array (the array registers it
+    between sub-arrays). The two weight banks are written through ``w_in``/``w_we`` (one write
+    enable per bank) while the other bank computes.
 
     Parameters
     ----------
@@ -36,8 +37,8 @@ class PE(wiring.Component):
     -------
     en : In(1)
         Clock enable of the datapath registers (the array's stall).
-    a_in, a_out : In/Out(signed(a_bits))
-        Activation from the left, registered to the right.
+    a_in : In(signed(a_bits))
+        Activation of this PE's row.
     p_in, p_out : In/Out(signed(acc_bits))
         Partial sum from above, registered ``p_in + a_in * w[sel]`` below.
     sel : In(1)
@@ -60,7 +61,7 @@ class PE(wiring.Component):
         a, w, p = signed(cfg.a_bits), signed(cfg.w_bits), signed(cfg.acc_bits)
         super().__init__({
             "en": In(1),
-            "a_in": In(a), "a_out": Out(a),
+            "a_in": In(a),
             "p_in": In(p), "p_out": Out(p),
             "sel": In(1),
             "w_in": In(w), "w_we": In(2),
@@ -76,7 +77,6 @@ class PE(wiring.Component):
         # Datapath registers carry no reset: nothing reads them before a valid wavefront wrote them.
         w0 = Signal(signed(cfg.w_bits), reset_less=True)
         w1 = Signal(signed(cfg.w_bits), reset_less=True)
-        a_r = Signal(signed(cfg.a_bits), reset_less=True)
         p_r = Signal(signed(cfg.acc_bits), reset_less=True)
         with m.If(self.w_we[0]):
             m.d.sync += w0.eq(self.w_in)
@@ -84,6 +84,6 @@ class PE(wiring.Component):
             m.d.sync += w1.eq(self.w_in)
         w = Mux(self.sel, w1, w0)
         with m.If(self.en):
-            m.d.sync += [a_r.eq(self.a_in), p_r.eq(mac(cfg, self.a_in, w, self.p_in))]
-        m.d.comb += [self.a_out.eq(a_r), self.p_out.eq(p_r)]
+            m.d.sync += p_r.eq(mac(cfg, self.a_in, w, self.p_in))
+        m.d.comb += self.p_out.eq(p_r)
         return m

@@ -30,10 +30,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _fmt_shape(plan) -> dict:
-    return {"batch": plan.batch, "m": plan.m, "k": plan.k, "n": plan.n}
-
-
 def _load_npy(path: str, name: str) -> np.ndarray:
     p = Path(path)
     if not p.exists():
@@ -52,9 +48,10 @@ def _load_npy(path: str, name: str) -> np.ndarray:
         raise UsageError(f"{name}: not a readable .npy array ({path}): {msg}") from None
 
 
-def _config(args) -> ArrayConfig:
+def _config(args, splittable: bool = True) -> ArrayConfig:
     try:
-        return ArrayConfig.from_text(args.array, args.dtype)
+        return ArrayConfig.from_text(args.array, args.dtype, getattr(args, "sub", None),
+                                     splittable)
     except (TypeError, ValueError) as e:
         raise UsageError(str(e)) from None
 
@@ -92,28 +89,44 @@ class _Progress:
 
 
 def run_matmul(cfg: ArrayConfig, a, b, engine="rtl", sim_name="verilator", seed=1, gaps=0,
-               progress: _Progress | None = None) -> tuple[np.ndarray, dict]:
+               progress: _Progress | None = None, split="1x1",
+               orientation="auto") -> tuple[np.ndarray, dict]:
     """Run one job on ``engine``; return C and the report dict (shared by matmul, demo, bench)."""
-    from golden.matmul import OperandError, plan_matmul, run_golden
+    from golden.matmul import OperandError, assemble, plan_matmul, run_golden
 
+    squeeze = np.asarray(a).ndim == 2
     try:
-        plan = plan_matmul(cfg, a, b)
+        plan = plan_matmul(cfg, a, b, split, orientation)
     except OperandError as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:  # the split mode
         raise UsageError(str(e)) from None
     t0 = time.perf_counter()
     golden_cmem = run_golden(plan)
     golden_s = time.perf_counter() - t0
     pred = plan.cycles()
+    m, k, n = plan.shapes[0]
     report = {
         "engine": engine, "dtype": cfg.dtype, "array": f"{cfg.rows}x{cfg.cols}",
-        "shape": _fmt_shape(plan), "macs": plan.macs, "pes": cfg.pes,
-        "passes": plan.n_passes, "predicted_cycles": pred.cycles,
-        "cycle_breakdown": pred.as_dict(),
+        "sub_array": f"{cfg.sub_rows}x{cfg.sub_cols}",
+        "split": plan.split, "split_requested": split,
+        "shape": {"batch": len(plan.shapes), "m": m, "k": k, "n": n},
+        "macs": plan.macs, "pes": cfg.pes, "passes": plan.n_passes,
+        "orientation": plan.orientation()[0] if len(set(plan.orientation())) == 1
+        else plan.orientation(),
+        "predicted_cycles": pred.cycles,
     }
+    groups = [{"group": gp.group.index, "slot": gp.group.slot,
+               "size": f"{gp.group.rows}x{gp.group.cols}", "passes": gp.n_passes,
+               "blocks": len(gp.units), "predicted_busy_cycles": pr.cycles if gp.out_rows else 0,
+               "cycle_breakdown": pr.as_dict()}
+              for gp, pr in zip(plan.groups, pred.groups, strict=True)]
     if engine == "golden":
         cycles = pred.cycles
         cmem = golden_cmem
         report.update(cycles=cycles, wall_seconds=round(golden_s, 4))
+        for g in groups:
+            g["busy_cycles"] = g["predicted_busy_cycles"]
     else:
         from verif import harness, sim
 
@@ -138,6 +151,13 @@ def run_matmul(cfg: ArrayConfig, a, b, engine="rtl", sim_name="verilator", seed=
         cycles = run.cycles
         cmem = run.cmem
         bad = int((cmem != golden_cmem).any(axis=1).sum())
+        gc = run.group_counters(plan)
+        exact_groups = all(
+            (c["done_cycle"] if gp.out_rows else 0) == gr["predicted_busy_cycles"]
+            for c, gp, gr in zip(gc, plan.groups, groups, strict=True))
+        for gr, c, gp in zip(groups, gc, plan.groups, strict=True):
+            gr["busy_cycles"] = c["done_cycle"] if gp.out_rows else 0
+            gr["counters"] = {k: v for k, v in c.items() if k != "done_cycle"}
         report.update(
             cycles=cycles, wall_seconds=round(wall, 3), build_seconds=round(build_s, 2),
             sim=sim_name, seed=seed, gaps=gaps,
@@ -145,13 +165,25 @@ def run_matmul(cfg: ArrayConfig, a, b, engine="rtl", sim_name="verilator", seed=
             sim_macs_per_second=round(plan.macs / max(run.wall_seconds, 1e-9)),
             sim_cycles_per_second=round(cycles / max(run.wall_seconds, 1e-9)),
             counters=run.counters, verified=bad == 0, mismatched_rows=bad,
-            cycle_model="exact" if cycles == pred.cycles else
+            cycle_model="exact" if cycles == pred.cycles and exact_groups else
             ("not applicable (random gaps)" if gaps else "MISMATCH"),
             waves=str(run.run_dir / "dump.fst") if sim.waves_requested() else None,
             run_dir=str(run.run_dir),
         )
-    report["utilization"] = round(plan.macs / (report["cycles"] * cfg.pes), 6)
-    return plan.assemble(cmem), report
+    cyc = report["cycles"]
+    report["utilization"] = round(plan.macs / (cyc * cfg.pes), 6)
+    report["groups"] = groups
+    # What the mode asks of the memories, averaged over the job (per cycle, all groups).
+    w_rows = sum(len(gp.weights) for gp in plan.groups)
+    p_rows = sum(int(gp.passes[gp.passes[:, 2] == 1, 1].sum()) for gp in plan.groups)
+    report["sram_demand_per_cycle"] = {
+        "activation_rows": round(plan.out_rows / cyc, 4),
+        "partial_sum_rows": round(p_rows / cyc, 4),
+        "result_rows": round(plan.out_rows / cyc, 4),
+        "weight_rows": round(w_rows / cyc, 4),
+        "streams": 4 * len(plan.groups),
+    }
+    return assemble(plan, cmem, squeeze), report
 
 
 def cmd_matmul(args) -> int:
@@ -168,7 +200,8 @@ def cmd_matmul(args) -> int:
     if args.waves:
         os.environ["WAVES"] = "1"
     prog = _Progress(f"[{args.engine}]")
-    c, report = run_matmul(cfg, a, b, args.engine, args.sim, args.seed, args.gaps, prog)
+    c, report = run_matmul(cfg, a, b, args.engine, args.sim, args.seed, args.gaps, prog,
+                           split=args.split, orientation=args.orient)
     np.save(out, c)
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=1) + "\n")
@@ -194,15 +227,15 @@ def cmd_demo(args) -> int:
     np.save(outdir / "A.npy", a)
     np.save(outdir / "B.npy", b)
     print(f"splitsys demo: C = A·B, int8, A {m}x{k}, B {k}x{n}, on the {cfg.rows}x{cfg.cols} "
-          f"RTL array ({args.sim})")
+          f"RTL array ({args.sim}, {cfg.sub_rows}x{cfg.sub_cols} sub-arrays, split 1x1)")
     prog = _Progress(f"[{args.sim}]")
     c, rep = run_matmul(cfg, a, b, "rtl", args.sim, seed=1, progress=prog)
     np.save(outdir / "C.npy", c)
     exact = np.array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
     rep["numpy_reference_equal"] = bool(exact)
     (outdir / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
-    bd = rep["cycle_breakdown"]
-    ok = rep["verified"] and exact
+    bd = rep["groups"][0]["cycle_breakdown"]
+    ok = rep["verified"] and exact and rep["cycle_model"] == "exact"
     print(f"  result        : {'bit-exact vs golden model and NumPy' if ok else 'MISMATCH'}")
     print(f"  cycles        : {rep['cycles']} (cycle model: {rep['predicted_cycles']}, "
           f"{rep['cycle_model']})")
@@ -213,7 +246,22 @@ def cmd_demo(args) -> int:
           f"{rep['sim_cycles_per_second'] / 1e3:.0f} k cycles/s in the simulator "
           f"({rep['wall_seconds']:.2f} s for the run, build {rep['build_seconds']:.1f} s)")
     print(f"  report        : {outdir / 'report.json'} (C in {outdir / 'C.npy'})")
-    return 0 if rep["verified"] and exact and rep["cycle_model"] == "exact" else 1
+    if len(cfg.modes) > 1:
+        # The split array's point: decode attention, 8 heads x 4 queries x head_dim 64 x 512.
+        q = rng.integers(-128, 128, (8, 4, 64), dtype=np.int8)
+        kt = rng.integers(-128, 128, (8, 64, 512), dtype=np.int8)
+        want = np.einsum("bmk,bkn->bmn", q.astype(np.int64), kt.astype(np.int64))
+        line = []
+        for split in ("1x1", "auto"):
+            cs, r = run_matmul(cfg, q, kt, "rtl", args.sim, seed=1, split=split)
+            ok = ok and r["verified"] and r["cycle_model"] == "exact" and np.array_equal(cs,
+                                                                                         want)
+            line.append((r["split"], r["utilization"], r["cycles"]))
+        (s1, u1, c1), (s2, u2, c2) = line
+        print(f"  split demo    : decode attention q·K^T, 8 heads x 4 queries x 64 x 512: "
+              f"{s1} {100 * u1:.1f}% ({c1} cycles) -> {s2} {100 * u2:.1f}% ({c2} cycles), "
+              f"{u2 / u1:.2f}x, results identical")
+    return 0 if ok else 1
 
 
 def cmd_verilog(args) -> int:
@@ -248,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--array", default="16x16", help="array size RxC (default 16x16)")
+        sp.add_argument("--sub", default=None, metavar="RxC",
+                        help="sub-array size (default 8 where 8 divides, else the whole side)")
         sp.add_argument("--dtype", default="int8", choices=DTYPES, help="element format")
 
     m = sub.add_parser("matmul", help="C = A·B on the RTL or the golden model")
@@ -255,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("b", metavar="B.npy")
     m.add_argument("-o", "--output", required=True, metavar="C.npy")
     common(m)
+    m.add_argument("--split", default="1x1", metavar="GRxGC|auto",
+                   help="split mode (default 1x1 = monolithic; auto = fastest by the model)")
+    m.add_argument("--orient", default="auto", choices=("auto", "normal", "transposed"),
+                   help="stream A (normal) or B^T (transposed); auto picks per matmul")
     m.add_argument("--engine", default="rtl", choices=ENGINES)
     m.add_argument("--sim", default=os.environ.get("SIM", "verilator") or "verilator",
                    choices=SIMS)

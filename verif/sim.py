@@ -121,6 +121,7 @@ def generated_verilog(key: str, name: str, component_factory, files: Iterable[st
         from amaranth.back import verilog
 
         text = verilog.convert(component_factory(), name=name, emit_src=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(path)
@@ -193,6 +194,26 @@ def _runner(sim: str):
     return r
 
 
+def _icarus_sources(sources: list[Path], build_dir: Path) -> list[Path]:
+    """Icarus copies of the sources with ``always @*`` turned into SystemVerilog ``always_comb``.
+
+    Yosys' Verilog relies on a declaration initializer to wake each ``always @*`` block at time
+    zero; Icarus runs the initializers before the blocks wait, so a block whose inputs never
+    change (a mode mux in the default mode) would hold X forever. ``always_comb`` runs once at
+    time zero by definition (IEEE 1800-2017 9.2.2.2.2).
+    """
+    out = []
+    for s in sources:
+        p = Path(s)
+        dst = build_dir.parent / f"{build_dir.name}.src" / p.name
+        text = p.read_text().replace("always @*", "always_comb")
+        if not dst.exists() or dst.read_text() != text:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(text)
+        out.append(dst)
+    return out
+
+
 def model_dir(sources: list[Path], sim: str, base: Path, waves: bool = False) -> Path:
     """Where :func:`build` compiles ``sources``: ``base/<sim>[_waves]_<digest of the sources>``."""
     h = hashlib.sha1()
@@ -214,6 +235,8 @@ def build(sources: list[Path], toplevel: str, sim: str, base: Path,
     tool_env()
     public = sorted(public)
     build_dir = model_dir(sources, sim, base, waves)
+    if sim == "icarus":
+        sources = _icarus_sources(sources, build_dir)
     stamp = build_dir / "splitsys.stamp"
     digests = [hashlib.sha1(Path(s).read_bytes()).hexdigest() for s in sources]
     key = json.dumps({"sources": [str(s) for s in sources], "top": toplevel, "sim": sim,
@@ -247,6 +270,7 @@ def build(sources: list[Path], toplevel: str, sim: str, base: Path,
         for old in base.glob(f"{sim}{'_waves' if waves else ''}_*"):
             if old != build_dir and old.is_dir() and "." not in old.name:
                 shutil.rmtree(old, ignore_errors=True)
+                shutil.rmtree(str(old) + ".src", ignore_errors=True)
                 Path(str(old) + ".lock").unlink(missing_ok=True)
                 Path(str(old) + ".build.log").unlink(missing_ok=True)
     return build_dir
