@@ -209,16 +209,12 @@ class SystolicArray(wiring.Component):
                 m.d.comb += clr_l.eq(Mux(cb, 0b10, 0b01))
             m.d.sync += loaded.eq((loaded | set_l) & ~clr_l)
 
-            # Weight in-stage: the row index is global (the slot's first PE row + wrow).
+            # The weight beat as it enters the buses: the row index is global (the slot's first
+            # PE row + wrow); it is written where it lands in the same cycle (no in-stage).
             p_s = s // SC if cfg.splittable else 0
-            wv = Signal(name=f"s{s}_wv")
             wr = Signal(range(R), name=f"s{s}_wr")
-            wb = Signal(name=f"s{s}_wb")
-            wd = Signal(weight_layout(cfg), name=f"s{s}_wd", reset_less=True)
-            with m.If(e):
-                m.d.sync += [wv.eq(w_fire), wr.eq(wrow + p_s * r), wb.eq(load_bank),
-                             wd.eq(ws.payload)]
-            w_stage[s] = (wv, wr, wb, wd)
+            m.d.comb += wr.eq(wrow + p_s * r)
+            w_stage[s] = (w_fire, wr, load_bank, ws.payload)
 
             # Valid and last travel with the wavefront to the output tap of the mode.
             max_lat = max(g.latency for g in act_modes)
@@ -231,7 +227,7 @@ class SystolicArray(wiring.Component):
             vsel = bym([vl[g.latency - 1] if g else Const(0, 2) for g in groups], 2,
                        f"s{s}_vout")
             m.d.comb += [os_.valid.eq(vsel[0]), os_.payload.last.eq(vsel[1])]
-            busy_terms += [vk[0] for vk in vl] + [loaded.any(), wrow != 0, wv]
+            busy_terms += [vk[0] for vk in vl] + [loaded.any(), wrow != 0]
 
         def en_of(p, q):
             return bym([en[owner[k][p][q].slot] for k in range(K)], 1, f"en_{p}_{q}")
@@ -282,13 +278,18 @@ class SystolicArray(wiring.Component):
                         f"wdbus_{p}_{j}")
 
         # --- activation paths: row skew per start column, E registers between sub-arrays ------
-        a_w = cfg.a_bits + 1                      # data and the bank select
-        E = {}
+        # A[(q, i)]: the activation (data and bank select) of row i in sub-array column q. A
+        # group starting at column q gets its stream's element i' (= i - first row) delayed i'
+        # cycles; a column it continues gets its left neighbour's, one E register later.
+        a_w = cfg.a_bits + 1
+        A = {}
         for q in range(SC):
             for i in range(R):
                 p = i // r
                 fresh = [owner[k][p][q].q == q for k in range(K)]
-                prev = E.get((q - 1, i))
+                prev = None
+                if q > 0 and not all(fresh):
+                    prev = reg(A[(q - 1, i)], a_w, sub_en[(p, q)], f"E_{q}_{i}")
                 if any(fresh):
                     depth = max(i - owner[k][p][q].p * r for k in range(K) if fresh[k])
                     srcs = []
@@ -302,11 +303,10 @@ class SystolicArray(wiring.Component):
                     line = [bym(srcs, a_w, f"asrc_{q}_{i}")]
                     for d in range(depth):
                         line.append(reg(line[-1], a_w, sub_en[(p, q)], f"askew_{q}_{i}_d{d}"))
-                    nxt = bym([line[i - owner[k][p][q].p * r] if fresh[k] else prev
-                               for k in range(K)], a_w, f"anext_{q}_{i}")
+                    A[(q, i)] = bym([line[i - owner[k][p][q].p * r] if fresh[k] else prev
+                                     for k in range(K)], a_w, f"a_{q}_{i}")
                 else:
-                    nxt = prev
-                E[(q, i)] = reg(nxt, a_w, sub_en[(p, q)], f"E_{q}_{i}")
+                    A[(q, i)] = prev
 
         # --- partial-sum injection per start row, PE grid -------------------------------------
         pes = [[PE(cfg) for _ in range(C)] for _ in range(R)]
@@ -326,8 +326,7 @@ class SystolicArray(wiring.Component):
                         else:
                             srcs.append(Const(0, signed(cfg.acc_bits)))
                     acc_shape = signed(cfg.acc_bits)
-                    line = [reg(bym(srcs, acc_shape, f"psrc_{p}_{j}"), acc_shape,
-                                sub_en[(p, q)], f"pin_{p}_{j}")]
+                    line = [bym(srcs, acc_shape, f"psrc_{p}_{j}")]
                     for d in range(depth):
                         line.append(reg(line[-1], acc_shape, sub_en[(p, q)],
                                         f"pskew_{p}_{j}_d{d}"))
@@ -345,7 +344,7 @@ class SystolicArray(wiring.Component):
                 m.submodules[f"pe_{i}_{j}"] = pe
                 ctl = bus_ctl[(p, q)]
                 hit = sub_en[(p, q)] & ctl.valid & (ctl.row == i)
-                a = E[(q, i)]
+                a = A[(q, i)]
                 m.d.comb += [
                     pe.en.eq(sub_en[(p, q)]),
                     pe.a_in.eq(a[: cfg.a_bits]),

@@ -171,7 +171,7 @@ class ArrayConfig:
                 p, q = a * h, b * w
                 rows, cols = h * self.sub_rows, w * self.sub_cols
                 out.append(Group(index=a * gc + b, slot=p * self.sc + q, p=p, q=q, h=h, w=w,
-                                 rows=rows, cols=cols, latency=rows + w))
+                                 rows=rows, cols=cols, latency=rows + w - 1))
         return out
 
     # --- formats -----------------------------------------------------------------------------
@@ -197,7 +197,7 @@ class ArrayConfig:
     @property
     def latency(self) -> int:
         """Cycles from an activation row's transfer to its result row, monolithic mode."""
-        return self.rows + self.sc
+        return self.rows + self.sc - 1
 
     @property
     def name(self) -> str:

@@ -280,7 +280,7 @@ def cmd_synth(args) -> int:
     from scripts.verilog import synth_report
 
     cfg = _config(args)
-    return synth_report(cfg, Path(args.out))
+    return synth_report(cfg, Path(args.out), big=args.big)
 
 
 def cmd_bench(args) -> int:
@@ -334,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="Yosys gate-level area of the PE and the array")
     common(s)
     s.add_argument("--out", default="build/synth")
+    s.add_argument("--big", action="store_true", help="also the 32x32 array (8x8 sub-arrays)")
     s.set_defaults(func=cmd_synth)
 
     b = sub.add_parser("bench", help="utilization and simulation-speed benchmarks")

@@ -56,26 +56,83 @@ def lint(files: list[Path]) -> int:
     return 1 if bad else 0
 
 
-def synth_report(cfg: ArrayConfig, out: Path, extra_arrays=()) -> int:
-    """Synthesize the PE and the array; write ``area.json`` and ``area.md`` into ``out``."""
+def _variants(cfg: ArrayConfig, big: bool) -> list[tuple[str, ArrayConfig]]:
+    """The arrays ``make synth`` compares (label, config)."""
+    from dataclasses import replace
+
+    out = [("monolithic", replace(cfg, splittable=False)), ("splittable", cfg)]
+    if cfg.sub_cols != 1 or cfg.sub_rows != 1:
+        out.append(("monolithic, fully systolic (1x1 sub-arrays)",
+                    replace(cfg, sub_rows=1, sub_cols=1, splittable=False)))
+    if big:
+        b = ArrayConfig(32, 32, cfg.dtype, 8, 8)
+        out += [("monolithic", replace(b, splittable=False)), ("splittable", b)]
+    return out
+
+
+def synth_report(cfg: ArrayConfig, out: Path, big: bool = False, jobs: int = 2) -> int:
+    """Synthesize the PE and the array variants; write ``area.json`` and ``area.md``.
+
+    Variants: the monolithic array (same sub-array tiling, no split logic) — the baseline —,
+    the splittable one, and the classic fully systolic monolithic array; ``big`` adds 32x32.
+    Each netlist's result is cached by the Verilog's content.
+    """
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
     from scripts.synth import GATES, NAND2_UM2, synthesize
 
     out.mkdir(parents=True, exist_ok=True)
-    vdir = out / "verilog"
-    results = {}
-    for c in (cfg, *extra_arrays):
-        files = generate(c, vdir / c.name)
-        pe_key = f"pe_{c.dtype}"
-        if pe_key not in results:
-            print(f"synthesizing PE ({c.dtype}) ...", flush=True)
-            results[pe_key] = synthesize(files[0], "pe", out / c.name)
-        print(f"synthesizing {c.rows}x{c.cols} array ({c.dtype}) ...", flush=True)
-        r = synthesize(files[1], "systolic_array", out / c.name)
-        pe = results[pe_key]
-        r["pe_grid_nand2_eq"] = round(pe["nand2_eq"] * c.pes, 1)
+    variants = _variants(cfg, big)
+    work = {}
+    for label, c in variants:
+        files = generate(c, out / "verilog" / c.name)
+        work[("pe", c.dtype)] = (files[0], "pe")
+        work[(label, c)] = (files[1], "systolic_array")
+
+    def run(item):
+        key, (v, top) = item
+        digest = hashlib.sha1(v.read_bytes()).hexdigest()[:12]
+        cache = out / "cache" / f"{top}_{digest}.json"
+        if cache.exists():
+            return key, json.loads(cache.read_text())
+        name = key[1].name if isinstance(key[1], ArrayConfig) else f"pe_{key[1]}"
+        print(f"synthesizing {name} ...", flush=True)
+        r = synthesize(v, top, out / "work" / f"{name}_{digest}")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(r))
+        return key, r
+
+    # Largest first, so two workers finish together.
+    items = sorted(work.items(), key=lambda kv: -kv[1][0].stat().st_size)
+    with ThreadPoolExecutor(max_workers=jobs) as ex:
+        done = dict(ex.map(run, items))
+    results, rows = {}, []
+    pe = {k[1]: v for k, v in done.items() if k[0] == "pe"}
+    for dt, r in pe.items():
+        results[f"pe_{dt}"] = r
+        rows.append(f"| PE ({dt}) | — | {r['cell_count']} | {r['flip_flops']} | "
+                    f"{r['nand2_eq']:.0f} | {r['um2_nangate45']:.0f} | — | — |")
+    base = {}
+    for label, c in variants:
+        r = dict(done[(label, c)])
+        p = pe[c.dtype]
+        r.update(config=c.as_dict(), label=label, modes=[f"{a}x{b}" for a, b in c.modes],
+                 pe_grid_nand2_eq=round(p["nand2_eq"] * c.pes, 1))
         r["edge_nand2_eq"] = round(r["nand2_eq"] - r["pe_grid_nand2_eq"], 1)
         r["nand2_eq_per_pe"] = round(r["nand2_eq"] / c.pes, 1)
-        results[f"array_{c.name}"] = r
+        key = (c.rows, c.cols, c.sub_rows, c.sub_cols)
+        if not c.splittable:
+            base.setdefault(key, r["nand2_eq"])
+        elif key in base:
+            r["split_overhead_percent"] = round(100 * (r["nand2_eq"] / base[key] - 1), 2)
+        results[f"{c.name}"] = r
+        edge = 100 * r["edge_nand2_eq"] / r["nand2_eq"]
+        ovh = (f"+{r['split_overhead_percent']:.1f}%" if "split_overhead_percent" in r
+               else "baseline" if not c.splittable and key in base else "—")
+        rows.append(f"| {c.rows}x{c.cols} {label}, sub {c.sub_rows}x{c.sub_cols} | "
+                    f"{', '.join(r['modes'])} | {r['cell_count']} | {r['flip_flops']} | "
+                    f"{r['nand2_eq']:.0f} | {r['um2_nangate45']:.0f} | {edge:.1f}% | {ovh} |")
     doc = {
         "weights_nand2_eq": {k: round(v, 3) for k, v in GATES.items()},
         "nand2_um2": NAND2_UM2,
@@ -85,22 +142,8 @@ def synth_report(cfg: ArrayConfig, out: Path, extra_arrays=()) -> int:
         "results": results,
     }
     (out / "area.json").write_text(json.dumps(doc, indent=1) + "\n")
-    lines = [
-        "| block | cells | flip-flops | NAND2-eq | µm² (45 nm) | per PE | note |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for key, r in results.items():
-        if key.startswith("pe_"):
-            lines.append(f"| PE ({key[3:]}) | {r['cell_count']} | {r['flip_flops']} | "
-                         f"{r['nand2_eq']:.0f} | {r['um2_nangate45']:.0f} | — | "
-                         f"MAC + 2 weight banks + pipeline regs |")
-        else:
-            edge = 100 * r["edge_nand2_eq"] / r["nand2_eq"]
-            lines.append(f"| array {key[6:]} | {r['cell_count']} | {r['flip_flops']} | "
-                         f"{r['nand2_eq']:.0f} | {r['um2_nangate45']:.0f} | "
-                         f"{r['nand2_eq_per_pe']:.0f} | skew/de-skew, weight load and "
-                         f"control: {edge:.1f}% |")
-    md = "\n".join(lines) + "\n"
+    md = ("| block | modes | cells | flip-flops | NAND2-eq | µm² (45 nm) | outside the PEs | "
+          "split overhead |\n|---|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
     (out / "area.md").write_text(md)
     print(md)
     print(f"wrote {out / 'area.json'} and {out / 'area.md'}")

@@ -59,6 +59,45 @@ def test_matmul_rtl_with_gaps_and_small_array(seed, tmp_path):
     np.testing.assert_array_equal(np.load(out), np.matmul(a.astype(int), b.astype(int)))
 
 
+@pytest.mark.parametrize("split", ["2x2", "1x2", "auto"])
+def test_matmul_split_modes(split, seed, tmp_path):
+    """Any mode from the CLI on random operands: C exact, the report names the mode and gives
+    per-group busy cycles equal to the cycle model's."""
+    rng = np.random.default_rng(seed)
+    b, m, k, n = int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 150)), \
+        int(rng.integers(1, 300))
+    a, bm = random_int8(rng, (b, m, k)), random_int8(rng, (b, k, n))
+    p = _save(tmp_path, A=a, B=bm)
+    rep = tmp_path / "r.json"
+    assert main(["matmul", p["A"], p["B"], "-o", str(tmp_path / "C.npy"), "--split", split,
+                 "--report", str(rep)]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "C.npy"),
+                                  np.matmul(a.astype(np.int64), bm.astype(np.int64)))
+    r = json.loads(rep.read_text())
+    assert r["split_requested"] == split
+    assert r["split"] in ("1x1", "1x2", "2x1", "2x2") and (split == "auto" or r["split"] == split)
+    assert len(r["groups"]) == {"1x1": 1, "1x2": 2, "2x1": 2, "2x2": 4}[r["split"]]
+    for g in r["groups"]:
+        assert g["busy_cycles"] == g["predicted_busy_cycles"]
+    assert max(g["busy_cycles"] for g in r["groups"]) == r["cycles"]
+    assert r["sram_demand_per_cycle"]["streams"] == 4 * len(r["groups"])
+
+
+def test_split_auto_chooses_fastest(tmp_path):
+    """auto picks the mode the cycle model predicts fastest (golden engine: no simulation)."""
+    a = np.ones((8, 4, 64), np.int8)
+    b = np.ones((8, 64, 512), np.int8)
+    p = _save(tmp_path, A=a, B=b)
+    cycles = {}
+    for split in ("1x1", "1x2", "2x1", "2x2", "auto"):
+        rep = tmp_path / f"{split}.json"
+        assert main(["matmul", p["A"], p["B"], "-o", str(tmp_path / "C.npy"), "--engine",
+                     "golden", "--split", split, "--report", str(rep)]) == 0
+        cycles[split] = json.loads(rep.read_text())
+    assert cycles["auto"]["cycles"] == min(cycles[s]["cycles"] for s in cycles)
+    assert cycles["auto"]["cycles"] * 1.95 < cycles["1x1"]["cycles"]
+
+
 def _bad_inputs(d):
     np.save(d / "ok_a.npy", np.ones((2, 3), np.int8))
     np.save(d / "ok_b.npy", np.ones((3, 4), np.int8))
@@ -97,6 +136,10 @@ BAD = [
     (["{d}/ok_a.npy", "{d}/ok_b.npy", "--sim", "xcelium"], "invalid choice"),
     (["{d}/ok_a.npy", "{d}/ok_b.npy", "--dtype", "int4"], "invalid choice"),
     (["{d}/ok_a.npy", "{d}/ok_b.npy", "--gaps", "999"], "gaps"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--split", "3x1"], "not a mode"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--split", "two"], "RxC"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--sub", "5x8"], "divisor"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--orient", "sideways"], "invalid choice"),
     (["{d}/ok_a.npy"], "required"),
 ]
 

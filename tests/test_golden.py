@@ -149,7 +149,7 @@ def test_config_modes_and_groups():
     assert cfg.modes == ((1, 1), (1, 2), (2, 1), (2, 2))
     gs = cfg.groups("2x2")
     assert [(g.slot, g.rows, g.cols, g.latency) for g in gs] == [
-        (0, 8, 8, 9), (1, 8, 8, 9), (2, 8, 8, 9), (3, 8, 8, 9)]
+        (0, 8, 8, 8), (1, 8, 8, 8), (2, 8, 8, 8), (3, 8, 8, 8)]
     assert ArrayConfig(16, 16, splittable=False).modes == ((1, 1),)
     assert ArrayConfig(12, 6).sub_rows == 12 and ArrayConfig(12, 6).sub_cols == 6
     with pytest.raises(ValueError, match="sub_rows must be a positive divisor"):
