@@ -1,20 +1,22 @@
 """Splittable weight-stationary R×C systolic array: a mesh of r×c sub-arrays.
 
 Dataflow of one group (an (R/GR)×(C/GC) block of sub-arrays running one job; ``1x1`` = the whole
-array). A row transferred on the group's ``act`` stream in enabled cycle ``t`` meets PE
-``(i, j)`` (local row ``i``, in local sub-array column ``q``) in cycle ``t + 1 + i + q``::
+array). A row transferred on the group's ``act`` stream in enabled cycle ``t`` meets PE ``(i, j)``
+(local row ``i``, in local sub-array column ``q``) in cycle ``t + i + q``::
 
-    act row ─► row i delayed i ─► E ─► broadcast over the sub-array's c columns ─► E ─► …
-    psum row ─► in-stage ─► column j delayed q ─► top row ↓ one PE row per cycle ↓
-                          bottom row ─► column j delayed (w-1-q) ─► out row (de-skewed)
+    act row ──► row i delayed i ──► broadcast over the sub-array's c columns ─► E ─► next …
+    psum row ─► column j delayed q ─► top PE row ↓ one PE row per cycle ↓ bottom PE row
+                                       ─► column j delayed (w-1-q) ─► out row (de-skewed)
 
 * Activations are broadcast along a row inside a sub-array and registered between sub-arrays
   (the ``E`` registers), as in Gemmini's mesh of tiles; partial sums are registered at every PE
-  row, so every PE does one multiply-accumulate per cycle. ``c = 1`` is the classic fully
-  systolic array.
-* The result row leaves ``rows + w`` cycles after the activation row (``Group.latency``).
+  row, so each PE does one multiply-accumulate per cycle. ``c = 1`` is the classic fully systolic
+  array. Fresh streams enter without an input register: the stream source's register is the
+  first stage.
+* The result row is presented ``rows + w - 1`` cycles after the activation row
+  (``Group.latency``; ``w`` = the group's width in sub-arrays).
 * Weights: a tile is ``rows`` beats on ``weight``, row 0 first; beat ``i`` is written into one
-  bank of PE(i, j) ``1 + q`` cycles after its transfer — the data's diagonal schedule — so a bank
+  bank of PE(i, j) ``q`` cycles after its transfer — the data's diagonal schedule — so a bank
   reloads from the cycle after the last row of the tile that used it, and a tile computes from the
   cycle after its last weight beat: with ``M >= rows`` rows per tile, tiles run back to back.
 * The bank select travels with each activation; ``acc``/``last`` flags with each row.
@@ -23,7 +25,7 @@ Splitting: at every sub-array boundary where a group can start, muxes pick the n
 activation (left) or the group's fresh stream through its own row skew; the neighbour's partial
 sum (top) or the group's injected one; and a group's results leave de-skewed at the bottom of its
 last sub-array row. The mode (``GRxGC``) is set through the ``mode`` stream while the array is
-idle — no reset, no rebuild — and an invalid mode raises ``mode_error`` and is ignored.
+idle — no reset, no rebuild — and an unsupported mode raises ``mode_error`` and is ignored.
 
 Stall: each group has one enable, ``~out.valid | out.ready`` of its own result stream, gating
 every register of the group (weight path included): backpressure on one group freezes that group

@@ -69,9 +69,12 @@ def synthesize(verilog: Path, top: str, workdir: Path, blackbox: tuple[str, ...]
               f"synth -flatten -booth -top {top}\ndffunmap\nabc -g {ABC_GATES}\n"
               f"opt_clean -purge\ntee -q -o {stat.name} stat -json\n")
     (workdir / f"{top}.ys").write_text(script)
+    from verif.sim import compile_slot
+
     t0 = time.perf_counter()
-    proc = subprocess.run([*_yosys(), "-q", "-l", log.name, f"{top}.ys"], cwd=workdir,
-                          capture_output=True, text=True, env=dict(os.environ))
+    with compile_slot():
+        proc = subprocess.run([*_yosys(), "-q", "-l", log.name, f"{top}.ys"], cwd=workdir,
+                              capture_output=True, text=True, env=dict(os.environ))
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]

@@ -194,6 +194,34 @@ def _runner(sim: str):
     return r
 
 
+@contextlib.contextmanager
+def compile_slot(slots: int = 2):
+    """Hold one of ``slots`` machine-wide compile slots (Verilator/gcc, Yosys).
+
+    Everything compiled under this tree, from every process (pytest-xdist workers, parallel
+    sessions), shares the slots, so a 2-core machine never runs more than two compiles at once.
+    """
+    d = BUILD / "locks"
+    d.mkdir(parents=True, exist_ok=True)
+    files = [open(d / f"compile-{k}.lock", "w") for k in range(slots)]
+    try:
+        held = None
+        for f in files:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = f
+                break
+            except BlockingIOError:
+                continue
+        if held is None:
+            held = files[os.getpid() % slots]
+            fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+    finally:
+        for f in files:
+            f.close()
+
+
 def _icarus_sources(sources: list[Path], build_dir: Path) -> list[Path]:
     """Icarus copies of the sources with ``always @*`` turned into SystemVerilog ``always_comb``.
 
@@ -261,9 +289,10 @@ def build(sources: list[Path], toplevel: str, sim: str, base: Path,
         else:
             kwargs["build_args"] = ["-g2012"]
         try:
-            runner.build(sources=srcs, hdl_toplevel=toplevel,
-                         build_dir=str(build_dir), timescale=("1ns", "1ps"),
-                         waves=waves, log_file=str(log), **kwargs)
+            with compile_slot():
+                runner.build(sources=srcs, hdl_toplevel=toplevel,
+                             build_dir=str(build_dir), timescale=("1ns", "1ps"),
+                             waves=waves, log_file=str(log), **kwargs)
         except (SystemExit, Exception) as e:  # the runner exits on a failed compile
             raise SimError(f"{sim} build of {toplevel} failed ({e}); see {log}") from None
         stamp.write_text(key)
