@@ -74,23 +74,36 @@ class ArrayModel:
 
     # --- results ----------------------------------------------------------------------------
     def tile(self, weights, act, psum=None) -> np.ndarray:
-        """One pass: ``out[m, j] = psum[m, j] + sum_i act[m, i] * weights[i, j]`` (int32 wrap).
+        """One pass: ``out[m, j] = psum[m, j] + sum_i act[m, i] * weights[i, j]``.
 
-        ``weights`` is (rows, cols) of the group, ``act`` (M, rows), ``psum`` (M, cols) or
-        ``None`` for zeros.
+        ``weights`` is (rows, cols) of the group, ``act`` (M, rows), both element words;
+        ``psum`` (M, cols) accumulator bits (int32) or ``None`` for zeros. int8: exact, wrapped
+        to int32. Float formats: one fused float32 step per array row, i = 0 .. rows-1 in
+        order (``golden.numerics.fma_f32``); the result is float32 bits (NaN canonical).
         """
         g = self.group
-        w = np.asarray(weights, dtype=np.int64)
-        a = np.asarray(act, dtype=np.int64)
+        w = np.asarray(weights)
+        a = np.asarray(act)
         if w.shape != (g.rows, g.cols):
             raise ValueError(f"weight tile must be {g.rows}x{g.cols}, not {w.shape}")
         if a.ndim != 2 or a.shape[1] != g.rows:
             raise ValueError(f"activation rows must be (M, {g.rows}), not {a.shape}")
-        # Exact in int64 (|a*w| <= 2**14, R <= 256 terms), then the register's wrap.
-        acc = a @ w
-        if psum is not None:
-            acc = acc + np.asarray(psum, dtype=np.int64)
-        return _wrap32(acc)
+        if not self.cfg.is_float:
+            # Exact in int64 (|a*w| <= 2**14, R <= 256 terms), then the register's wrap.
+            acc = a.astype(np.int64) @ w.astype(np.int64)
+            if psum is not None:
+                acc = acc + np.asarray(psum, dtype=np.int64)
+            return _wrap32(acc)
+        from .numerics import bits_f32, f32_bits, fma_f32, get_format
+
+        f = get_format(self.cfg.dtype)
+        av, wv = f.values(a), f.values(w)
+        acc = (bits_f32(psum) if psum is not None
+               else np.zeros((a.shape[0], g.cols), dtype=np.float32))
+        with np.errstate(invalid="ignore", over="ignore"):
+            for i in range(g.rows):
+                acc = fma_f32(acc, av[:, i, None] * wv[None, i, :])
+        return f32_bits(acc)
 
     # --- cycles -----------------------------------------------------------------------------
     def cycles(self, rows, acc, dep, source_delay: int | None = None,

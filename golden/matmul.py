@@ -21,7 +21,9 @@ class OperandError(ValueError):
 
 
 def check_operands(cfg: ArrayConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
-    """Validate A and B against the contract and return them as (batch, M, K), (batch, K, N) int8.
+    """Validate A and B against the contract and return their element words, shaped
+    (batch, M, K) and (batch, K, N): int8 values, or the float formats' words (cast and, for MX,
+    quantized in blocks of 32 along K by ``golden.numerics``).
 
     Raises :class:`OperandError` with a one-line message on any violation.
     """
@@ -41,7 +43,10 @@ def check_operands(cfg: ArrayConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
                            f"B {b.shape} (K={b.shape[-2]})")
     k = a.shape[-1]
     if k > ArrayConfig.MAX_K:
-        raise OperandError(f"K = {k} exceeds the int8 contract's limit of {ArrayConfig.MAX_K}")
+        what = "int8 contract's limit" if cfg.dtype == "int8" else "limit"
+        raise OperandError(f"K = {k} exceeds the {what} of {ArrayConfig.MAX_K}")
+    if cfg.is_float:
+        return _float_words(cfg, a, b)
     out = []
     for name, x in (("A", a), ("B", b)):
         if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
@@ -63,6 +68,23 @@ def check_operands(cfg: ArrayConfig, a, b) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
+def _float_words(cfg: ArrayConfig, a: np.ndarray, b: np.ndarray):
+    from .numerics import NumericsError, get_format
+
+    f = get_format(cfg.dtype)
+    for name, x in (("A", a), ("B", b)):
+        if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
+                                       or np.issubdtype(x.dtype, np.floating)):
+            raise OperandError(f"{name} must hold real numbers, not {x.dtype}")
+    a3 = a if a.ndim == 3 else a[None]
+    b3 = b if b.ndim == 3 else b[None]
+    try:
+        with np.errstate(over="ignore"):
+            return f.quantize(a3, axis=-1), f.quantize(b3, axis=-2)
+    except NumericsError as e:
+        raise OperandError(str(e)) from None
+
+
 def plan_matmul(cfg: ArrayConfig, a, b, split="1x1", orientation: str = "auto") -> Plan:
     """Check the operands and schedule the (batched) matmul on ``split`` (``"auto"``: fastest).
 
@@ -82,6 +104,9 @@ def plan_matmul(cfg: ArrayConfig, a, b, split="1x1", orientation: str = "auto") 
 
 
 def assemble(plan: Plan, cmem, squeeze: bool) -> np.ndarray:
-    """C as one int32 array: (batch, M, N), or (M, N) when the inputs were 2-D."""
+    """C as one array — int32 for int8, float32 for the float formats — shaped (batch, M, N),
+    or (M, N) when the inputs were 2-D."""
     c = np.stack(plan.assemble(np.asarray(cmem, dtype=np.int32)))
+    if plan.cfg.is_float:
+        c = np.ascontiguousarray(c).view(np.float32)
     return c[0] if squeeze else c

@@ -153,7 +153,16 @@ def _cost(rows_streamed: int, k_tiles: int, n_tiles: int, g: Group) -> int:
 
 
 def schedule(cfg: ArrayConfig, mode, operands, orientation: str = "auto") -> Plan:
-    """Schedule ``operands`` — a list of (A (M,K), B (K,N)) integer arrays — on ``mode``."""
+    """Schedule ``operands`` — a list of (A (M,K), B (K,N)) arrays of element words of
+    ``cfg.dtype`` (int8 values, or ``golden.numerics`` words) — on ``mode``.
+
+    Padding (K beyond the matmul, N beyond its last tile) is +0 in the streamed operand and -0
+    in the stationary one: their product, -0, leaves every float sum unchanged (and adds 0 to
+    int8 sums).
+    """
+    from .numerics import get_format
+
+    pad_a, pad_w = get_format(cfg.dtype).pad_words()
     gr, gc = cfg.check_mode(mode)
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {', '.join(ORIENTATIONS)}, "
@@ -203,7 +212,7 @@ def schedule(cfg: ArrayConfig, mode, operands, orientation: str = "auto") -> Pla
                 continue
             s_op = ops[u.mm][0]                      # streamed (rows x K)
             kt_n = _cdiv(u.k, R)
-            pad = np.zeros((u.rows, kt_n * R), dtype=s_op.dtype)
+            pad = np.full((u.rows, kt_n * R), pad_a, dtype=s_op.dtype)
             pad[:, :u.k] = s_op
             act_base[key] = sum(len(x) for x in act_rows)
             act_rows.append(pad.reshape(u.rows, kt_n, R).transpose(1, 0, 2).reshape(-1, R))
@@ -214,7 +223,7 @@ def schedule(cfg: ArrayConfig, mode, operands, orientation: str = "auto") -> Pla
                 if kt >= _cdiv(u.k, R):
                     continue
                 w_op = ops[u.mm][1]                  # stationary (K x cols)
-                tile = np.zeros((R, C), dtype=w_op.dtype)
+                tile = np.full((R, C), pad_w, dtype=w_op.dtype)
                 blk = w_op[kt * R:(kt + 1) * R, u.nt * C:u.nt * C + u.cols]
                 tile[:blk.shape[0], :blk.shape[1]] = blk
                 weights.append(tile)
@@ -235,7 +244,8 @@ def schedule(cfg: ArrayConfig, mode, operands, orientation: str = "auto") -> Pla
 
 
 def run_golden(plan: Plan) -> np.ndarray:
-    """Execute ``plan`` on the golden model; returns the result memory (n_crows, cfg.cols)."""
+    """Execute ``plan`` on the golden model; returns the result memory (n_crows, cfg.cols) of
+    int32 words (int8 results, or float32 bits)."""
     cmem = np.zeros((plan.n_crows, plan.cfg.cols), dtype=np.int32)
     for gp in plan.groups:
         model = ArrayModel(plan.cfg, gp.group)

@@ -37,7 +37,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ArrayConfig
-from .pe import PE
+from .pe import PE, elem_shape
 
 __all__ = ["SystolicArray", "act_layout", "mode_layout", "out_layout", "psum_layout",
            "weight_layout"]
@@ -45,7 +45,7 @@ __all__ = ["SystolicArray", "act_layout", "mode_layout", "out_layout", "psum_lay
 
 def weight_layout(cfg: ArrayConfig) -> data.ArrayLayout:
     """One weight row: up to ``C`` weights, element ``j`` goes to the group's column ``j``."""
-    return data.ArrayLayout(signed(cfg.w_bits), cfg.cols)
+    return data.ArrayLayout(elem_shape(cfg), cfg.cols)
 
 
 def act_layout(cfg: ArrayConfig) -> data.StructLayout:
@@ -55,7 +55,7 @@ def act_layout(cfg: ArrayConfig) -> data.StructLayout:
     ``last``: last row of the current weight tile; the group then switches to the other bank.
     """
     return data.StructLayout({
-        "data": data.ArrayLayout(signed(cfg.a_bits), cfg.rows),
+        "data": data.ArrayLayout(elem_shape(cfg), cfg.rows),
         "acc": 1,
         "last": 1,
     })
@@ -238,7 +238,7 @@ class SystolicArray(wiring.Component):
 
         # --- weight paths: per start row p and sub-array column q, then buses down ----------
         wctl = data.StructLayout({"valid": 1, "row": range(R), "bank": 1})
-        w_shape = signed(cfg.w_bits)
+        w_shape = elem_shape(cfg)
         bus_ctl, bus_w = {}, {}
         for p in range(SR):
             for q in range(SC):

@@ -14,10 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["DTYPES", "ArrayConfig", "Group", "parse_shape"]
+__all__ = ["DTYPES", "WORD_BITS", "ArrayConfig", "Group", "parse_shape"]
 
-#: Element formats the array knows. The numerics contract is in ``golden/numerics.py``.
-DTYPES = ("int8",)
+#: Element formats the array knows, and the bits of one element word on the array's streams (the
+#: code, and for MX the block's E8M0 scale above it). The contract is in ``golden/numerics.py``.
+WORD_BITS = {"int8": 8, "fp8_e4m3": 8, "fp8_e5m2": 8, "bf16": 16, "mxfp8_e4m3": 16,
+             "mxfp8_e5m2": 16}
+DTYPES = tuple(WORD_BITS)
 
 _SHAPE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
@@ -88,7 +91,8 @@ class ArrayConfig:
     splittable: bool = True
     _modes: tuple = field(default=(), init=False, repr=False, compare=False)
 
-    #: Largest K the int8 contract accepts: 128*128*65536 = 2**30 still fits int32.
+    #: Largest K the int8 contract accepts: 128*128*65536 = 2**30 still fits int32 (float
+    #: formats have no such limit; the same bound keeps jobs within the harness memories).
     MAX_K = 65536
 
     def __post_init__(self):
@@ -180,14 +184,18 @@ class ArrayConfig:
         return self.rows * self.cols
 
     @property
+    def is_float(self) -> bool:
+        return self.dtype != "int8"
+
+    @property
     def a_bits(self) -> int:
-        """Width of one activation element."""
-        return 8
+        """Width of one activation element word."""
+        return WORD_BITS[self.dtype]
 
     @property
     def w_bits(self) -> int:
-        """Width of one weight element."""
-        return 8
+        """Width of one weight element word."""
+        return WORD_BITS[self.dtype]
 
     @property
     def acc_bits(self) -> int:
