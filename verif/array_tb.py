@@ -101,7 +101,7 @@ if cocotb is not None and os.environ.get(JOB_ENV):
         from hdl.array import act_layout, mode_layout, out_layout, psum_layout, weight_layout
         from hdl.config import ArrayConfig
 
-        from .stimulus import random_int8
+        from .stimulus import operands
         from .stream import StreamSink, StreamSource, pack, unpack
 
         spec = json.loads(Path(os.environ[JOB_ENV]).read_text())
@@ -143,7 +143,7 @@ if cocotb is not None and os.environ.get(JOB_ENV):
                 errors.append(f"job {jn}: valid mode {mode} raised mode_error")
                 break
             shapes = job["shapes"]
-            ops = [(random_int8(rng, (m, k)), random_int8(rng, (k, n))) for m, k, n in shapes]
+            ops = [operands(rng, cfg.dtype, m, k, n) for m, k, n in shapes]
             plan = schedule(cfg, mode, ops, job.get("orientation", "auto"))
             want = run_golden(plan)
             cmem = np.zeros_like(want)

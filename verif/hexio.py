@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_rows", "write_rows", "write_words"]
+__all__ = ["read_rows", "write_raw", "write_rows", "write_words"]
 
 _UINT = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
 
@@ -24,11 +24,16 @@ def write_rows(path: Path, rows: np.ndarray, bits: int) -> int:
         raise ValueError(f"element width must be one of {sorted(_UINT)}, not {bits}")
     u = rows.astype(np.int64 if bits < 64 else rows.dtype).astype(_UINT[bits])
     le = np.ascontiguousarray(u.astype(u.dtype.newbyteorder("<")))
+    return write_raw(path, le.view(np.uint8).reshape(len(rows), -1))
+
+
+def write_raw(path: Path, raw: np.ndarray) -> int:
+    """Write each row of little-endian bytes ``raw`` (N, B) as one memory word. Returns N."""
     # Little-endian bytes of the whole row, reversed = the packed word in big-endian = its hex.
-    raw = le.view(np.uint8).reshape(len(rows), -1)[:, ::-1]
+    raw = np.asarray(raw, dtype=np.uint8)[:, ::-1]
     text = raw.tobytes().hex()
     width = raw.shape[1] * 2
-    n = len(rows)
+    n = len(raw)
     with open(path, "w") as f:
         if n:
             f.write("\n".join(text[i * width:(i + 1) * width] for i in range(n)))

@@ -276,7 +276,8 @@ def build(sources: list[Path], toplevel: str, sim: str, base: Path,
         sources = _icarus_sources(sources, build_dir)
     stamp = build_dir / "splitsys.stamp"
     digests = [hashlib.sha1(Path(s).read_bytes()).hexdigest() for s in sources]
-    key = json.dumps({"sources": [str(s) for s in sources], "top": toplevel, "sim": sim,
+    # Contents, not paths: the same Verilog regenerated elsewhere reuses the model.
+    key = json.dumps({"top": toplevel, "sim": sim,
                       "waves": waves, "args": verilator_args(waves) if sim == "verilator" else [],
                       "public": public, "digest": digests})
     with locked(build_dir):

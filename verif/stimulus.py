@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 
-__all__ = ["edge_sizes", "pick_seed", "random_int8", "random_shape"]
+__all__ = ["edge_sizes", "operands", "pick_seed", "random_floats", "random_int8", "random_shape"]
 
 
 def pick_seed(seed: int | None = None) -> int:
@@ -36,10 +36,65 @@ def random_int8(rng: np.random.Generator, shape) -> np.ndarray:
     return x.astype(np.int8)
 
 
-def random_shape(rng: np.random.Generator, rows: int, cols: int, max_batch: int = 2):
-    """(batch, M, K, N) with K from the row edge sizes, N from the column edge sizes."""
+def random_shape(rng: np.random.Generator, rows: int, cols: int, max_batch: int = 2,
+                 k_multiple: int = 1):
+    """(batch, M, K, N) with K from the row edge sizes, N from the column edge sizes.
+
+    ``k_multiple``: K rounded up to a multiple of it (32 for the MX formats).
+    """
     b = int(rng.integers(1, max_batch + 1))
     m = int(rng.choice(edge_sizes(rows) + [int(rng.integers(1, 3 * rows + 1))]))
     k = int(rng.choice(edge_sizes(rows)))
+    k = -(-k // k_multiple) * k_multiple
     n = int(rng.choice(edge_sizes(cols)))
     return b, m, k, n
+
+
+def random_floats(rng: np.random.Generator, shape, fmt_name: str) -> np.ndarray:
+    """Float inputs that exercise the contract: a spread of magnitudes, ±0, values in the
+    format's subnormal range, values beyond its largest finite (saturating FP8, overflowing
+    bf16), and — except for MX, whose inputs must be finite — NaN and ±Inf."""
+    from golden.numerics import get_format
+
+    f = get_format(fmt_name)
+    el = f.element
+    x = rng.standard_normal(shape) * 2.0 ** float(rng.integers(-8, 9))
+    pick = rng.random(shape)
+    tiny = 2.0 ** (1 - el.bias) * rng.uniform(0, 1, shape)           # subnormal range
+    x = np.where(pick < 0.06, tiny * rng.choice([-1, 1], shape), x)
+    x = np.where((pick >= 0.06) & (pick < 0.10), rng.choice([0.0, -0.0], shape), x)
+    huge = f.max_finite * rng.uniform(1, 4, shape) * rng.choice([-1, 1], shape)
+    if f.name == "bf16":
+        huge = rng.choice([-1, 1], shape) * 2.0 ** rng.uniform(100, 127.9, shape)
+    if f.is_mx:
+        huge = rng.choice([-1, 1], shape) * 2.0 ** rng.uniform(60, 127, shape)
+    x = np.where((pick >= 0.10) & (pick < 0.14), huge, x)
+    if not f.is_mx:
+        x = np.where((pick >= 0.14) & (pick < 0.15), np.nan, x)
+        x = np.where((pick >= 0.15) & (pick < 0.16), np.inf * rng.choice([-1, 1], shape), x)
+    return x
+
+
+def operands(rng: np.random.Generator, dtype: str, m: int, k: int, n: int):
+    """One matmul's operands as element words of ``dtype``: (A (m,k), B (k,n)).
+
+    Floats also get exact cancellations planted: pairs of A columns repeated against pairs of
+    B rows negated, so some sums are exactly zero (+0 by the contract).
+    """
+    if dtype == "int8":
+        return random_int8(rng, (m, k)), random_int8(rng, (k, n))
+    from golden.numerics import get_format
+
+    f = get_format(dtype)
+    a = random_floats(rng, (m, k), dtype)
+    b = random_floats(rng, (k, n), dtype)
+    if k >= 2 and rng.random() < 0.7:
+        rows = rng.random(m) < 0.5
+        cols = rng.random(n) < 0.5
+        for t in range(0, k - 1, 2):
+            a[rows, t + 1] = a[rows, t]
+            b[t + 1, cols] = -b[t, cols]
+        b[:, cols] = np.where(np.isfinite(b[:, cols]), b[:, cols], 1.0)
+        a[rows, :] = np.where(np.isfinite(a[rows, :]), a[rows, :], 1.0)
+    with np.errstate(over="ignore"):
+        return f.quantize(a, axis=1), f.quantize(b, axis=0)
