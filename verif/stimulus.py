@@ -88,13 +88,19 @@ def operands(rng: np.random.Generator, dtype: str, m: int, k: int, n: int):
     f = get_format(dtype)
     a = random_floats(rng, (m, k), dtype)
     b = random_floats(rng, (k, n), dtype)
-    if k >= 2 and rng.random() < 0.7:
-        rows = rng.random(m) < 0.5
-        cols = rng.random(n) < 0.5
+    if k >= 2:
+        # Some rows of A repeat each value twice and some columns of B negate every second one:
+        # those outputs sum (x*y) + (-x*y) pairs — exact in float32 for moderate values — to +0.
+        rows = rng.random(m) < 0.4
+        rows[rng.integers(m)] = True
+        cols = rng.random(n) < 0.4
+        cols[rng.integers(n)] = True
+        a[rows] = rng.standard_normal((int(rows.sum()), k))
+        b[:, cols] = rng.standard_normal((k, int(cols.sum())))
         for t in range(0, k - 1, 2):
             a[rows, t + 1] = a[rows, t]
             b[t + 1, cols] = -b[t, cols]
-        b[:, cols] = np.where(np.isfinite(b[:, cols]), b[:, cols], 1.0)
-        a[rows, :] = np.where(np.isfinite(a[rows, :]), a[rows, :], 1.0)
+        if k % 2:
+            a[rows, k - 1] = 0.0
     with np.errstate(over="ignore"):
         return f.quantize(a, axis=1), f.quantize(b, axis=0)
