@@ -41,6 +41,12 @@ def _run(cfg, a, b, split="1x1", sim_name="verilator"):
     return rep
 
 
+def _float_operands(shape, fmt, seed=7):
+    b, m, k, n = shape
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((b, m, k)), rng.standard_normal((b, k, n))
+
+
 def _operands(shape, seed=7):
     b, m, k, n = shape
     rng = np.random.default_rng(seed)
@@ -57,19 +63,32 @@ def bench_speed(cfg, quick, out):
     items += [(f"decode M={m}", (1, m, dk, dk), "verilator") for m in (1, 8, 32)]
     items += [("prefill M=256", (1, 256, 256 if quick else 1024, 256 if quick else 1024),
                "verilator")]
-    items += [("demo job", (1, 64, 256, 256), "verilator"),
-              ("demo job (Icarus)", (1, 64, 256, 256), "icarus")]
+    small = (1, 16, 64, 64) if quick else (1, 64, 256, 256)
+    items += [("demo job", small, "verilator"),
+              ("small job (Icarus)", (1, 16, 64, 64), "icarus"),
+              ("small job (Verilator)", (1, 16, 64, 64), "verilator")]
+    # Simulation speed per element format (16x16; one fused multiply-add per PE per cycle).
+    from dataclasses import replace
+
+    from hdl.config import DTYPES
+
+    items += [(f"demo job, {f}", small, "verilator", f) for f in DTYPES if f != "int8"]
     rows = []
-    for name, shape, sim_name in items:
+    for item in items:
+        name, shape, sim_name = item[:3]
+        fmt = item[3] if len(item) > 3 else "int8"
         from verif.sim import have_simulator
 
         if not have_simulator(sim_name):
             print(f"skip {name}: {sim_name} is not installed")
             continue
         print(f"bench {name}: {shape[1]}x{shape[2]}x{shape[3]} on {sim_name} ...", flush=True)
-        rep = _run(cfg, *_operands(shape), "1x1", sim_name)
+        c = replace(cfg, dtype=fmt)
+        a, b = _operands(shape) if fmt == "int8" else _float_operands(shape, fmt)
+        rep = _run(c, a, b, "1x1", sim_name)
         bd = rep["groups"][0]["cycle_breakdown"]
         row = {"bench": name, "shape": f"{shape[1]}x{shape[2]}x{shape[3]}", "sim": sim_name,
+               "dtype": fmt,
                "cycles": rep["cycles"], "utilization": rep["utilization"], "breakdown": bd,
                "sim_seconds": rep["sim_seconds"],
                "sim_macs_per_second": rep["sim_macs_per_second"],
@@ -240,11 +259,18 @@ def main(quick: bool = False, out: Path = Path("build/bench"), readme: bool = Fa
         print(md)
         if readme and not quick:
             update_readme(name, md)
+            png = out / "split_utilization.png"
+            if name == "split" and png.exists():
+                import shutil
+
+                (README.parent / "docs").mkdir(exist_ok=True)
+                shutil.copy(png, README.parent / "docs" / png.name)
     return 0
 
 
-def update_readme(section: str, md: str):
-    begin, end = f"<!-- bench:{section}:begin -->", f"<!-- bench:{section}:end -->"
+def update_readme(section: str, md: str, tag: str = "bench"):
+    """Replace the README block between ``<!-- tag:section:begin -->`` and its end marker."""
+    begin, end = f"<!-- {tag}:{section}:begin -->", f"<!-- {tag}:{section}:end -->"
     text = README.read_text()
     if begin not in text or end not in text:
         print(f"README has no {begin} … {end} block; table not inserted")

@@ -280,7 +280,7 @@ def cmd_synth(args) -> int:
     from scripts.verilog import synth_report
 
     cfg = _config(args)
-    return synth_report(cfg, Path(args.out), big=args.big)
+    return synth_report(cfg, Path(args.out), big=args.big, readme=args.readme)
 
 
 def cmd_bench(args) -> int:
@@ -335,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(s)
     s.add_argument("--out", default="build/synth")
     s.add_argument("--big", action="store_true", help="also the 32x32 array (8x8 sub-arrays)")
+    s.add_argument("--readme", action="store_true", help="update the README's area table")
     s.set_defaults(func=cmd_synth)
 
     b = sub.add_parser("bench", help="utilization and simulation-speed benchmarks")

@@ -53,6 +53,9 @@ def _yosys() -> list[str]:
 def synthesize(verilog: Path, top: str, workdir: Path, blackbox: tuple[str, ...] = ()) -> dict:
     """Synthesize module ``top`` of ``verilog``; return counts and area (also ``<top>.area.json``).
 
+    ``blackbox``: module-name patterns kept as black boxes (their instances are counted in
+    ``blackboxes``, not in the area).
+
     Raises :class:`SynthError` when Yosys fails, or when no statistics came out or a cell type
     has no weight (then the mapping did not run as intended).
     """
@@ -90,10 +93,15 @@ def synthesize(verilog: Path, top: str, workdir: Path, blackbox: tuple[str, ...]
     cells = {k: int(v) for k, v in mods[key].get("num_cells_by_type", {}).items()}
     if not cells:
         raise SynthError(f"{top} mapped to zero cells: the statistics are not a real result")
-    unknown = sorted(set(cells) - set(GATES) - {f"${b}" for b in blackbox} - set(blackbox))
+    import fnmatch
+
+    boxes = {c: n for c, n in cells.items()
+             if any(fnmatch.fnmatch(c.lstrip("\\"), b) for b in blackbox)}
+    unknown = sorted(set(cells) - set(GATES) - set(boxes))
     if unknown:
         raise SynthError(f"{top}: cells without a NAND2 weight after mapping: {unknown}")
-    area = sum(GATES[c] * n for c, n in cells.items() if c in GATES)
+    cells = {c: n for c, n in cells.items() if c not in boxes}
+    area = sum(GATES[c] * n for c, n in cells.items())
     result = {
         "top": top,
         "cells": cells,
@@ -102,6 +110,7 @@ def synthesize(verilog: Path, top: str, workdir: Path, blackbox: tuple[str, ...]
         "nand2_eq": round(area, 1),
         "um2_nangate45": round(area * NAND2_UM2, 1),
         "yosys_seconds": round(seconds, 1),
+        "blackboxes": sum(boxes.values()),
     }
     (workdir / f"{top}.area.json").write_text(json.dumps(result, indent=1))
     return result

@@ -14,13 +14,16 @@ from hdl.pe import PE
 __all__ = ["generate", "lint", "synth_report"]
 
 
-def generate(cfg: ArrayConfig, out: Path) -> list[Path]:
+def generate(cfg: ArrayConfig, out: Path, pe_only: bool = False) -> list[Path]:
     """Write ``pe.v`` and ``systolic_array.v`` for ``cfg`` into ``out``."""
     from amaranth.back import verilog
 
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    for name, make in (("pe", lambda: PE(cfg)), ("systolic_array", lambda: SystolicArray(cfg))):
+    todo = [("pe", lambda: PE(cfg))]
+    if not pe_only:
+        todo.append(("systolic_array", lambda: SystolicArray(cfg)))
+    for name, make in todo:
         path = out / f"{name}.v"
         text = verilog.convert(make(), name=name, emit_src=False)
         path.write_text(f"// splitsys {name}, {cfg.rows}x{cfg.cols} {cfg.dtype} "
@@ -56,49 +59,66 @@ def lint(files: list[Path]) -> int:
     return 1 if bad else 0
 
 
-def _variants(cfg: ArrayConfig, big: bool) -> list[tuple[str, ArrayConfig]]:
-    """The arrays ``make synth`` compares (label, config)."""
+def _variants(cfg: ArrayConfig, big: bool, formats) -> list[tuple[str, ArrayConfig, str]]:
+    """The arrays ``make synth`` reports: (label, config, method).
+
+    ``flat`` synthesizes the whole array; ``hier`` synthesizes it with the PEs as black boxes and
+    adds R*C times the PE's own area (the two agree within a percent on int8, where both run).
+    """
     from dataclasses import replace
 
-    out = [("monolithic", replace(cfg, splittable=False)), ("splittable", cfg)]
+    out = [("monolithic", replace(cfg, splittable=False), "flat"),
+           ("splittable", cfg, "flat"),
+           ("splittable", cfg, "hier")]
     if cfg.sub_cols != 1 or cfg.sub_rows != 1:
-        out.append(("monolithic, fully systolic (1x1 sub-arrays)",
-                    replace(cfg, sub_rows=1, sub_cols=1, splittable=False)))
+        out.append(("monolithic, fully systolic", replace(cfg, sub_rows=1, sub_cols=1,
+                                                          splittable=False), "flat"))
+    for f in formats:
+        if f != cfg.dtype:
+            out.append(("splittable", replace(cfg, dtype=f), "hier"))
     if big:
         b = ArrayConfig(32, 32, cfg.dtype, 8, 8)
-        out += [("monolithic", replace(b, splittable=False)), ("splittable", b)]
+        out += [("monolithic", replace(b, splittable=False), "hier"),
+                ("splittable", b, "hier")]
     return out
 
 
-def synth_report(cfg: ArrayConfig, out: Path, big: bool = False, jobs: int = 2) -> int:
-    """Synthesize the PE and the array variants; write ``area.json`` and ``area.md``.
+def synth_report(cfg: ArrayConfig, out: Path, big: bool = False, jobs: int = 2,
+                 formats=None, readme: bool = False) -> int:
+    """Synthesize PEs and array variants; write ``area.json`` and ``area.md``.
 
-    Variants: the monolithic array (same sub-array tiling, no split logic) — the baseline —,
-    the splittable one, and the classic fully systolic monolithic array; ``big`` adds 32x32.
-    Each netlist's result is cached by the Verilog's content.
+    Variants: the monolithic array (same sub-array tiling, no split logic) — the split
+    overhead's baseline —, the splittable one, the classic fully systolic monolithic array, the
+    splittable array in every element format, and with ``big`` the 32x32 arrays. Each netlist's
+    result is cached by its Verilog's content.
     """
     import hashlib
     from concurrent.futures import ThreadPoolExecutor
 
+    from hdl.config import DTYPES
     from scripts.synth import GATES, NAND2_UM2, synthesize
 
+    formats = list(DTYPES if formats is None else formats)
     out.mkdir(parents=True, exist_ok=True)
-    variants = _variants(cfg, big)
+    variants = _variants(cfg, big, formats)
     work = {}
-    for label, c in variants:
+    for dt in formats:
+        pe_v = generate(replace_dtype(cfg, dt), out / "verilog" / f"pe_{dt}", pe_only=True)[0]
+        work[("pe", dt)] = (pe_v, "pe", ())
+    for label, c, method in variants:
         files = generate(c, out / "verilog" / c.name)
-        work[("pe", c.dtype)] = (files[0], "pe")
-        work[(label, c)] = (files[1], "systolic_array")
+        bb = ("systolic_array.pe_*",) if method == "hier" else ()
+        work[(label, c, method)] = (files[1], "systolic_array", bb)
 
     def run(item):
-        key, (v, top) = item
-        digest = hashlib.sha1(v.read_bytes()).hexdigest()[:12]
+        key, (v, top, bb) = item
+        digest = hashlib.sha1(v.read_bytes() + repr(bb).encode()).hexdigest()[:12]
         cache = out / "cache" / f"{top}_{digest}.json"
         if cache.exists():
             return key, json.loads(cache.read_text())
         name = key[1].name if isinstance(key[1], ArrayConfig) else f"pe_{key[1]}"
-        print(f"synthesizing {name} ...", flush=True)
-        r = synthesize(v, top, out / "work" / f"{name}_{digest}")
+        print(f"synthesizing {name}{' (PEs as black boxes)' if bb else ''} ...", flush=True)
+        r = synthesize(v, top, out / "work" / f"{name}_{digest}", blackbox=bb)
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(r))
         return key, r
@@ -111,28 +131,43 @@ def synth_report(cfg: ArrayConfig, out: Path, big: bool = False, jobs: int = 2) 
     pe = {k[1]: v for k, v in done.items() if k[0] == "pe"}
     for dt, r in pe.items():
         results[f"pe_{dt}"] = r
-        rows.append(f"| PE ({dt}) | — | {r['cell_count']} | {r['flip_flops']} | "
-                    f"{r['nand2_eq']:.0f} | {r['um2_nangate45']:.0f} | — | — |")
+        ratio = r["nand2_eq"] / pe["int8"]["nand2_eq"] if "int8" in pe else float("nan")
+        rows.append(f"| PE | {dt} | — | flat | {r['cell_count']:,} | {r['flip_flops']} | "
+                    f"{r['nand2_eq']:,.0f} | {r['um2_nangate45']:,.0f} | — | "
+                    f"{ratio:.2f}× int8 PE |")
     base = {}
-    for label, c in variants:
-        r = dict(done[(label, c)])
+    for label, c, method in variants:
+        r = dict(done[(label, c, method)])
         p = pe[c.dtype]
-        r.update(config=c.as_dict(), label=label, modes=[f"{a}x{b}" for a, b in c.modes],
-                 pe_grid_nand2_eq=round(p["nand2_eq"] * c.pes, 1))
-        r["edge_nand2_eq"] = round(r["nand2_eq"] - r["pe_grid_nand2_eq"], 1)
+        if method == "hier":
+            edge = r["nand2_eq"]
+            r["edge_nand2_eq"] = edge
+            r["nand2_eq"] = round(edge + c.pes * p["nand2_eq"], 1)
+            r["um2_nangate45"] = round(r["nand2_eq"] * NAND2_UM2, 1)
+            r["cell_count"] += c.pes * p["cell_count"]
+            r["flip_flops"] += c.pes * p["flip_flops"]
+        else:
+            r["edge_nand2_eq"] = round(r["nand2_eq"] - c.pes * p["nand2_eq"], 1)
+        r.update(config=c.as_dict(), label=label, method=method,
+                 modes=[f"{a}x{b}" for a, b in c.modes])
         r["nand2_eq_per_pe"] = round(r["nand2_eq"] / c.pes, 1)
-        key = (c.rows, c.cols, c.sub_rows, c.sub_cols)
+        key = (c.rows, c.cols, c.sub_rows, c.sub_cols, c.dtype, method)
         if not c.splittable:
             base.setdefault(key, r["nand2_eq"])
+            note = "baseline"
         elif key in base:
             r["split_overhead_percent"] = round(100 * (r["nand2_eq"] / base[key] - 1), 2)
-        results[f"{c.name}"] = r
-        edge = 100 * r["edge_nand2_eq"] / r["nand2_eq"]
-        ovh = (f"+{r['split_overhead_percent']:.1f}%" if "split_overhead_percent" in r
-               else "baseline" if not c.splittable and key in base else "—")
-        rows.append(f"| {c.rows}x{c.cols} {label}, sub {c.sub_rows}x{c.sub_cols} | "
-                    f"{', '.join(r['modes'])} | {r['cell_count']} | {r['flip_flops']} | "
-                    f"{r['nand2_eq']:.0f} | {r['um2_nangate45']:.0f} | {edge:.1f}% | {ovh} |")
+            note = f"split overhead +{r['split_overhead_percent']:.1f}%"
+        else:
+            note = ""
+        if label.startswith("monolithic, fully"):
+            note = "classic systolic baseline"
+        results[f"{c.name}_{method}"] = r
+        outside = 100 * r["edge_nand2_eq"] / r["nand2_eq"]
+        rows.append(f"| {c.rows}x{c.cols} {label} (sub {c.sub_rows}x{c.sub_cols}) | {c.dtype} | "
+                    f"{', '.join(r['modes'])} | {method} | {r['cell_count']:,} | "
+                    f"{r['flip_flops']:,} | {r['nand2_eq']:,.0f} | {r['um2_nangate45']:,.0f} | "
+                    f"{outside:.1f}% | {note} |")
     doc = {
         "weights_nand2_eq": {k: round(v, 3) for k, v in GATES.items()},
         "nand2_um2": NAND2_UM2,
@@ -142,9 +177,20 @@ def synth_report(cfg: ArrayConfig, out: Path, big: bool = False, jobs: int = 2) 
         "results": results,
     }
     (out / "area.json").write_text(json.dumps(doc, indent=1) + "\n")
-    md = ("| block | modes | cells | flip-flops | NAND2-eq | µm² (45 nm) | outside the PEs | "
-          "split overhead |\n|---|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+    md = ("| block | format | modes | method | cells | flip-flops | NAND2-eq | µm² (45 nm) | "
+          "outside the PEs | note |\n|---|---|---|---|---:|---:|---:|---:|---:|---|\n"
+          + "\n".join(rows) + "\n")
     (out / "area.md").write_text(md)
     print(md)
     print(f"wrote {out / 'area.json'} and {out / 'area.md'}")
+    if readme:
+        from scripts.bench import update_readme
+
+        update_readme("area", md, tag="synth")
     return 0
+
+
+def replace_dtype(cfg: ArrayConfig, dtype: str) -> ArrayConfig:
+    from dataclasses import replace
+
+    return replace(cfg, dtype=dtype)

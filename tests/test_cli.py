@@ -98,6 +98,36 @@ def test_split_auto_chooses_fastest(tmp_path):
     assert cycles["auto"]["cycles"] * 1.95 < cycles["1x1"]["cycles"]
 
 
+@pytest.mark.parametrize("dtype", ["fp8_e4m3", "fp8_e5m2", "bf16", "mxfp8_e4m3", "mxfp8_e5m2"])
+def test_matmul_float_formats(dtype, seed, tmp_path):
+    """Float inputs on a 4x4 array: the RTL result (float32) equals the golden model's and a
+    straightforward K loop of the contract's fused steps."""
+    from golden.numerics import f32_bits, fma_f32, get_format
+
+    rng = np.random.default_rng(seed)
+    f = get_format(dtype)
+    k = 32 * int(rng.integers(1, 3)) if f.is_mx else int(rng.integers(1, 40))
+    a = rng.standard_normal((2, int(rng.integers(1, 7)), k)) * 3
+    b = rng.standard_normal((2, k, int(rng.integers(1, 9))))
+    if not f.is_mx:
+        a[0, 0, 0] = np.nan
+        b[-1, -1, -1] = np.inf
+    p = _save(tmp_path, A=a, B=b)
+    rep = tmp_path / "r.json"
+    assert main(["matmul", p["A"], p["B"], "-o", str(tmp_path / "C.npy"), "--dtype", dtype,
+                 "--array", "4x4", "--sub", "2x2", "--split", "auto", "--report", str(rep)]) == 0
+    c = np.load(tmp_path / "C.npy")
+    assert c.dtype == np.float32 and c.shape == (2, a.shape[1], b.shape[2])
+    aw, bw = f.quantize(a, axis=-1), f.quantize(b, axis=-2)
+    av, bv = f.values(aw), f.values(bw)
+    acc = np.zeros(c.shape, np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for kk in range(k):
+            acc = fma_f32(acc, av[:, :, kk, None] * bv[:, None, kk, :])
+    np.testing.assert_array_equal(f32_bits(c), f32_bits(acc), err_msg=f"seed {seed}")
+    assert json.loads(rep.read_text())["verified"]
+
+
 def _bad_inputs(d):
     np.save(d / "ok_a.npy", np.ones((2, 3), np.int8))
     np.save(d / "ok_b.npy", np.ones((3, 4), np.int8))
@@ -140,6 +170,9 @@ BAD = [
     (["{d}/ok_a.npy", "{d}/ok_b.npy", "--split", "two"], "RxC"),
     (["{d}/ok_a.npy", "{d}/ok_b.npy", "--sub", "5x8"], "divisor"),
     (["{d}/ok_a.npy", "{d}/ok_b.npy", "--orient", "sideways"], "invalid choice"),
+    (["{d}/nan.npy", "{d}/ok_b.npy", "--dtype", "mxfp8_e4m3"], "finite"),
+    (["{d}/ok_a.npy", "{d}/ok_b.npy", "--dtype", "mxfp8_e5m2"], "multiple of 32"),
+    (["{d}/bool.npy", "{d}/ok_b.npy", "--dtype", "bf16"], "real numbers"),
     (["{d}/ok_a.npy"], "required"),
 ]
 
