@@ -59,11 +59,32 @@ def tool_env() -> dict[str, str]:
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
         os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    _objcache()
     # The venv's bin (cocotb-config etc.) on PATH too, for runs from outside an activated venv.
     vbin = str(Path(sys.executable).parent)
     if vbin not in os.environ["PATH"].split(os.pathsep):
         os.environ["PATH"] = vbin + os.pathsep + os.environ["PATH"]
     return dict(os.environ)
+
+
+def _objcache():
+    """Point Verilator's ``OBJCACHE`` at :mod:`verif.objcache` (the runtime library is compiled
+    once per machine, not once per model). ``SPLITSYS_OBJCACHE=0`` turns it off."""
+    if os.environ.get("SPLITSYS_OBJCACHE") == "0" or "OBJCACHE=" in os.environ["MAKEFLAGS"]:
+        return
+    wrapper = BUILD / "tools" / "objcache"
+    if " " in str(wrapper) or " " in str(BUILD):
+        return  # MAKEFLAGS cannot carry the path; compile as usual
+    script = Path(__file__).with_name("objcache.py")
+    text = f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n'
+    if not wrapper.exists() or wrapper.read_text() != text:
+        wrapper.parent.mkdir(parents=True, exist_ok=True)
+        tmp = wrapper.with_suffix(f".{os.getpid()}")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, wrapper)
+    os.environ.setdefault("SPLITSYS_OBJCACHE", str(BUILD / "objcache"))
+    os.environ["MAKEFLAGS"] += f" OBJCACHE={wrapper}"
 
 
 def have_simulator(sim: str) -> bool:
