@@ -239,7 +239,13 @@ def _plot(rows, modes, path: Path):
 
 # --- driver -----------------------------------------------------------------------------------
 
-SECTIONS = {"speed": bench_speed, "split": bench_split}
+def bench_sram(cfg, quick, out):
+    from scripts.sram import bench
+
+    return bench(quick, out)
+
+
+SECTIONS = {"speed": bench_speed, "split": bench_split, "sram": bench_sram}
 
 
 def main(quick: bool = False, out: Path = Path("build/bench"), readme: bool = False,

@@ -265,10 +265,12 @@ def cmd_demo(args) -> int:
 
 
 def cmd_verilog(args) -> int:
+    from scripts import sram
     from scripts.verilog import generate, lint
 
     cfg = _config(args)
     files = generate(cfg, Path(args.out))
+    files.append(sram.write_verilog(Path(args.out)))
     for f in files:
         print(f"wrote {f}")
     if args.lint:
@@ -280,7 +282,18 @@ def cmd_synth(args) -> int:
     from scripts.verilog import synth_report
 
     cfg = _config(args)
-    return synth_report(cfg, Path(args.out), big=args.big, readme=args.readme)
+    rc = synth_report(cfg, Path(args.out), big=args.big, readme=args.readme)
+    if rc == 0:
+        from scripts import sram
+
+        for name, mod in (("sram", sram),):
+            md = mod.synth(Path(args.out))["markdown"]
+            print(md)
+            if args.readme:
+                from scripts.bench import update_readme
+
+                update_readme(name, md, tag="synth")
+    return rc
 
 
 def cmd_bench(args) -> int:
@@ -344,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--readme", action="store_true", help="update the README's bench table")
     b.add_argument("--only", action="append", default=[], help="run only the named bench(es)")
     b.set_defaults(func=cmd_bench)
+
+    # Memory-subsystem benches live with their blocks.
+    from scripts import sram
+
+    sram.add_parser(sub)
     return p
 
 
@@ -367,5 +385,7 @@ def main(argv=None) -> int:
         raise
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # ``python -m scripts.cli``: the module's own classes, not __main__'s
+    from scripts.cli import main as _main
+
+    sys.exit(_main())

@@ -16,6 +16,10 @@ per-cycle path.
 ``corrupt_client``/``corrupt_at`` flip bit 0 of one response on its way to the checker (and the
 log): a test proves the checker and the golden replay both see it.
 
+With ``direct`` high the generators and sinks step aside and the SRAM's ports are those of the
+top (``req__<c>__valid`` … named as on :class:`hdl.sram.Sram`): the direct cocotb testbench
+(``verif/sram_tb.py``) drives them, so both testbenches share one compiled model.
+
 The generated Verilog top (``sram_tb_top``) makes the clock, reset, takes the knobs as plusargs
 and, with ``+log=<file>``, writes every served request (``G <cycle> <client> <payload hex>``)
 and every response (``R <cycle> <client> <payload hex>``) for a golden replay in Python
@@ -31,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import fifo, memory, wiring
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.sram import KEY_ADDR, KEY_CTL, KEY_MASK, KEYS, PATTERNS, SALT_GAP, SALT_REQ, region
+from golden.sram import KEY_CTL, KEY_MASK, KEYS, PATTERNS, SALT_GAP, SALT_REQ, region
 from golden.sram import stream_writer as _stream_writer
-from hdl.sram import Op, Sram, SramConfig, request_layout, response_layout
+from hdl.sram import Op, Sram, SramConfig, inject_layout, request_layout, response_layout
 
 from . import sim
 from .harness import xorshift32
@@ -85,6 +89,14 @@ class SramHarness(wiring.Component):
             "done": Out(1), "cyc": Out(32), "errors": Out(32),
             "ecc_corrected": Out(32), "ecc_uncorrectable": Out(32),
         }
+        members.update({
+            "direct": In(1),
+            "x_req": In(stream.Signature(request_layout(cfg))).array(P),
+            "x_resp": Out(stream.Signature(response_layout(cfg))).array(P),
+            "x_inject": In(stream.Signature(inject_layout(cfg))),
+            "x_stall_cycles": Out(data.ArrayLayout(cfg.counter_bits, P)),
+            "x_conflict_cycles": Out(data.ArrayLayout(cfg.counter_bits, P)),
+        })
         for c in range(P):
             members.update({f"{n}_{c}": Out(32) for n in COUNTERS})
             members.update({
@@ -123,6 +135,8 @@ class SramHarness(wiring.Component):
         idle = []
         for c in range(P):
             rq, rs = dut.req[c], dut.resp[c]
+            xq, xs = self.x_req[c], self.x_resp[c]
+            gp = Signal(request_layout(cfg), name=f"g{c}_payload")
             # --- generator ------------------------------------------------------------------
             la = Signal(32, name=f"g{c}_la")
             lg = Signal(32, name=f"g{c}_lg")
@@ -136,12 +150,11 @@ class SramHarness(wiring.Component):
             gap_now = lg[:8] < self.gap
             stall_now = (lg[8:16] < self.stall) & self.stall_mask[c]
 
-            words = [xorshift32(la ^ KEYS[j]) for j in range((W + 31) // 32)]
-            dat = Cat(*words)[:W]
-            ctl = xorshift32(la ^ KEYS[KEY_CTL])
-            adr = xorshift32(la ^ KEYS[KEY_ADDR])
-            rmask = Cat(*(xorshift32(la ^ KEYS[KEY_MASK + j])
-                          for j in range((MB + 31) // 32)))[:MB]
+            dat = Cat(*(la ^ KEYS[j] for j in range((W + 31) // 32)))[:W]
+            ctl = Signal(32, name=f"g{c}_ctl")
+            m.d.comb += ctl.eq(xorshift32(la ^ KEYS[KEY_CTL]))
+            adr = la
+            rmask = Cat(*(ctl ^ KEYS[KEY_MASK + j] for j in range((MB + 31) // 32)))[:MB]
             full = Const((1 << MB) - 1, MB)
             s_addr = (Const(c * region(cfg), cfg.addr_bits) + off)[:cfg.addr_bits]
             s_op = Op.WRITE if _stream_writer(cfg, c) else Op.READ
@@ -152,26 +165,29 @@ class SramHarness(wiring.Component):
                 for lo in range(0, cfg.row_bits, cfg.bank_bits):
                     low = low ^ row[lo:lo + cfg.bank_bits]
             b_addr = Cat(low, row)[:cfg.addr_bits] if cfg.bank_bits else row
-            x_op = Mux(ctl[0], Op.WRITE, Op.READ)
+            x_op = ctl[0]                                   # Op.WRITE = 1
             x_mask = Mux(ctl[1:3].any(), full, rmask)
 
             with m.If(started & (~v | rq.ready)):
                 ok = running & ~gap_now
                 m.d.sync += v.eq(ok)
                 with m.If(ok):
-                    m.d.sync += [la.eq(xorshift32(la)), off.eq(off + 1),
-                                 rq.payload.data.eq(dat)]
+                    m.d.sync += [la.eq(xorshift32(la)), off.eq(off + 1), gp.data.eq(dat)]
                     with m.Switch(self.pattern):
                         with m.Case(PATTERNS.index("stream")):
-                            m.d.sync += [rq.payload.op.eq(s_op), rq.payload.addr.eq(s_addr),
-                                         rq.payload.mask.eq(full)]
+                            m.d.sync += [gp.op.eq(s_op), gp.addr.eq(s_addr), gp.mask.eq(full)]
                         with m.Case(PATTERNS.index("random")):
-                            m.d.sync += [rq.payload.op.eq(x_op), rq.payload.addr.eq(r_addr),
-                                         rq.payload.mask.eq(x_mask)]
+                            m.d.sync += [gp.op.as_value().eq(x_op), gp.addr.eq(r_addr),
+                                         gp.mask.eq(x_mask)]
                         with m.Default():
-                            m.d.sync += [rq.payload.op.eq(x_op), rq.payload.addr.eq(b_addr),
-                                         rq.payload.mask.eq(x_mask)]
-            m.d.comb += rq.valid.eq(v)
+                            m.d.sync += [gp.op.as_value().eq(x_op), gp.addr.eq(b_addr),
+                                         gp.mask.eq(x_mask)]
+            m.d.comb += [
+                rq.valid.eq(Mux(self.direct, xq.valid, v)),
+                rq.payload.as_value().eq(Mux(self.direct, xq.payload.as_value(),
+                                             gp.as_value())),
+                xq.ready.eq(rq.ready),
+            ]
 
             # --- shadow: written in grant order, read at the grant ------------------------
             fire = rq.valid & rq.ready
@@ -186,7 +202,8 @@ class SramHarness(wiring.Component):
             m.d.comb += [exp.w_en.eq(fire & is_rd), exp.w_data.eq(rp.data)]
 
             # --- response sink and check --------------------------------------------------
-            m.d.comb += rs.ready.eq(~stall_now & started)
+            m.d.comb += [rs.ready.eq(Mux(self.direct, xs.ready, ~stall_now & started)),
+                         xs.valid.eq(rs.valid), xs.payload.eq(rs.payload)]
             rfire = rs.valid & rs.ready
             nresp = count(f"c{c}_responses", rfire)
             flip = (self.corrupt_client == c) & (self.corrupt_at == nresp + 1)
@@ -223,7 +240,11 @@ class SramHarness(wiring.Component):
             self.errors.eq(sum(errors)),
             self.ecc_corrected.eq(dut.ecc_corrected),
             self.ecc_uncorrectable.eq(dut.ecc_uncorrectable),
-            dut.inject.valid.eq(0),
+            dut.inject.valid.eq(self.direct & self.x_inject.valid),
+            dut.inject.payload.eq(self.x_inject.payload),
+            self.x_inject.ready.eq(dut.inject.ready),
+            self.x_stall_cycles.eq(dut.stall_cycles),
+            self.x_conflict_cycles.eq(dut.conflict_cycles),
         ]
         return m
 
@@ -233,7 +254,24 @@ class SramHarness(wiring.Component):
 # --------------------------------------------------------------------------------------------
 
 KNOBS = {"seed": 32, "pattern": 2, "cycles": 32, "gap": 8, "stall": 8, "stall_mask": 16,
-         "corrupt_client": 4, "corrupt_at": 32}
+         "corrupt_client": 4, "corrupt_at": 32, "direct": 1}
+
+
+def direct_ports(cfg: SramConfig) -> dict[str, tuple[int, bool]]:
+    """The SRAM's ports as the top exposes them in direct mode: name -> (width, driven by
+    the testbench)."""
+    P, cb = cfg.clients, cfg.counter_bits
+    rq, rs, ij = (request_layout(cfg).size, response_layout(cfg).size,
+                  inject_layout(cfg).size)
+    out = {}
+    for c in range(P):
+        out.update({f"req__{c}__valid": (1, True), f"req__{c}__payload": (rq, True),
+                    f"req__{c}__ready": (1, False), f"resp__{c}__valid": (1, False),
+                    f"resp__{c}__payload": (rs, False), f"resp__{c}__ready": (1, True)})
+    out.update({"inject__valid": (1, True), "inject__payload": (ij, True),
+                "inject__ready": (1, False), "stall_cycles": (cb * P, False),
+                "conflict_cycles": (cb * P, False)})
+    return out
 
 
 def top_verilog(cfg: SramConfig) -> str:
@@ -259,6 +297,10 @@ def top_verilog(cfg: SramConfig) -> str:
     conns += [f"    .{k}({k}[{w - 1}:0])" if k != "stall_mask" else
               f"    .stall_mask(stall_mask[{P - 1}:0])" for k, w in KNOBS.items()]
     conns += [f"    .{o}({o})" for o in outs]
+    for name, (w, driven) in direct_ports(cfg).items():
+        lines.append(f"  {'reg' if driven else 'wire'} [{w - 1}:0] {name}"
+                     + (f" = {w}'d0;" if driven else ";"))
+        conns.append(f"    .x_{name}({name})")
     for c in range(P):
         lines += [f"  wire [31:0] {', '.join(f'{n}_{c}' for n in COUNTERS)};",
                   f"  wire log_req_fire_{c}, log_resp_fire_{c};",
@@ -272,8 +314,10 @@ def top_verilog(cfg: SramConfig) -> str:
         "  initial begin",
         *(f'    if ($value$plusargs("{k}=%d", tmp)) {k} = tmp;' for k in KNOBS),
         '    if ($value$plusargs("log=%s", fname)) fd = $fopen(fname, "w");',
-        "    repeat (2) @(posedge clk);",
-        "    rst <= 1'b0;",
+        "    if (direct == 0) begin   // direct mode: the testbench releases the reset",
+        "      repeat (2) @(posedge clk);",
+        "      rst <= 1'b0;",
+        "    end",
         "  end",
         "  always @(posedge clk) if (fd != 0) begin",
     ]
@@ -306,8 +350,9 @@ def _sources(cfg: SramConfig) -> tuple[Path, list[Path]]:
 
 
 def public_signals(cfg: SramConfig) -> list[str]:
-    return ["clk", "rst", "done", "cyc", "errors", "ecc_corrected", "ecc_uncorrectable"] + [
-        f"{n}_{c}" for c in range(cfg.clients) for n in COUNTERS]
+    return (["clk", "rst", "done", "cyc", "errors", "ecc_corrected", "ecc_uncorrectable"]
+            + [f"{n}_{c}" for c in range(cfg.clients) for n in COUNTERS]
+            + list(direct_ports(cfg)))
 
 
 def model_ready(cfg: SramConfig, sim_name: str = "verilator", waves: bool = False) -> bool:
@@ -367,7 +412,7 @@ def run_traffic(cfg: SramConfig, pattern: str = "stream", cycles: int = 10_000, 
     if run_dir is None:
         (sim.BUILD / "runs").mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix="sram_", dir=sim.BUILD / "runs"))
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()          # the simulator runs inside it
     run_dir.mkdir(parents=True, exist_ok=True)
     P = cfg.clients
     knobs = {"seed": seed & 0xFFFFFFFF, "pattern": PATTERNS.index(pattern), "cycles": cycles,
@@ -382,7 +427,7 @@ def run_traffic(cfg: SramConfig, pattern: str = "stream", cycles: int = 10_000, 
     if timeout_cycles is None:
         worst = max(gap, stall, 0)
         timeout_cycles = int(cycles * 8 * 256 / (256 - min(worst, 255))) + 10_000
-    job = {"clients": P, "timeout_cycles": timeout_cycles,
+    job = {"clients": P, "counters": list(COUNTERS), "timeout_cycles": timeout_cycles,
            "result": str(run_dir / "result.json")}
     (run_dir / "job.json").write_text(json.dumps(job))
     t0 = time.perf_counter()

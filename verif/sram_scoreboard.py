@@ -59,6 +59,7 @@ class SramScoreboard:
         self.dropped = 0                 # expected responses discarded by resets
         self.flags = {"corrected": 0, "uncorrectable": 0}   # responses seen with each flag
         self.served_log: list[tuple] = []                   # (cycle, client, op, addr)
+        self.latency = {"min": None, "max": None}           # served -> answered, cycles
         self._ecc_base = (0, 0)          # model ECC counts at the last reset
         self.finished = False
 
@@ -99,6 +100,10 @@ class SramScoreboard:
                         f"(data {got.data:#x})")
             return
         at, addr, want = self.expected[client].popleft()
+        lat = cycle - at
+        lo, hi = self.latency["min"], self.latency["max"]
+        self.latency = {"min": lat if lo is None else min(lo, lat),
+                        "max": lat if hi is None else max(hi, lat)}
         if got.as_tuple() != want.as_tuple():
             self._error(
                 f"client {client}: read of address {addr} served at cycle {at}, answered at "
@@ -147,7 +152,8 @@ class SramScoreboard:
                 "flags": dict(self.flags),
                 "ecc_corrected": self.model.corrected,
                 "ecc_uncorrectable": self.model.uncorrectable,
-                "errors": self.n_errors, "first_errors": self.errors[:5]}
+                "latency": dict(self.latency), "errors": self.n_errors,
+                "first_errors": self.errors[:5]}
 
 
 class SramMonitor:
