@@ -180,10 +180,27 @@ def lz4_dir() -> Path:
     return d
 
 
+#: C++ optimization per build profile (``SPLITSYS_COMPILE``): ``optimized`` (the default: the
+#: CLI, demo and benches) or ``quick`` (the regression: small jobs on many models, where gcc's
+#: time dominates; a 32x32 array compiles ~5x faster, the model runs a few times slower).
+COMPILE_PROFILES = {"optimized": "-O2", "quick": "-O0"}
+
+
+def compile_profile() -> str:
+    prof = os.environ.get("SPLITSYS_COMPILE", "optimized") or "optimized"
+    if prof not in COMPILE_PROFILES:
+        raise SimError(f"SPLITSYS_COMPILE must be one of {', '.join(COMPILE_PROFILES)}, "
+                       f"not {prof!r}")
+    return prof
+
+
 def verilator_args(waves: bool) -> list[str]:
+    # -CFLAGS come after Verilator's own OPT_FAST/OPT_SLOW/OPT_GLOBAL on gcc's command line, so
+    # the profile's -O wins for every file, the runtime library included.
+    opt = COMPILE_PROFILES[compile_profile()]
     args = ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
             "-Wno-fatal", *(f"-Wno-{w}" for w in LINT_WAIVERS),
-            "-CFLAGS", "-O2 -fcoroutines"]
+            "-CFLAGS", f"{opt} -fcoroutines"]
     if waves:
         lz4 = lz4_dir()
         args += ["--trace-fst", "--trace-structs", "-CFLAGS", f"-I{lz4}",
@@ -273,11 +290,17 @@ def _icarus_sources(sources: list[Path], build_dir: Path) -> list[Path]:
 
 
 def model_dir(sources: list[Path], sim: str, base: Path, waves: bool = False) -> Path:
-    """Where :func:`build` compiles ``sources``: ``base/<sim>[_waves]_<digest of the sources>``."""
+    """Where :func:`build` compiles ``sources``:
+    ``base/<sim>[_waves][_quick]_<digest of the sources>``."""
     h = hashlib.sha1()
     for s in sources:
         h.update(Path(s).read_bytes())
-    return base / f"{sim}{'_waves' if waves else ''}_{h.hexdigest()[:12]}"
+    return base / f"{_model_prefix(sim, waves)}_{h.hexdigest()[:12]}"
+
+
+def _model_prefix(sim: str, waves: bool) -> str:
+    quick = sim == "verilator" and compile_profile() == "quick"
+    return f"{sim}{'_waves' if waves else ''}{'_quick' if quick else ''}"
 
 
 def build(sources: list[Path], toplevel: str, sim: str, base: Path,
@@ -327,8 +350,9 @@ def build(sources: list[Path], toplevel: str, sim: str, base: Path,
         except (SystemExit, Exception) as e:  # the runner exits on a failed compile
             raise SimError(f"{sim} build of {toplevel} failed ({e}); see {log}") from None
         stamp.write_text(key)
-        for old in base.glob(f"{sim}{'_waves' if waves else ''}_*"):
-            if old != build_dir and old.is_dir() and "." not in old.name:
+        same = re.compile(re.escape(_model_prefix(sim, waves)) + r"_[0-9a-f]{12}")
+        for old in base.iterdir():
+            if old != build_dir and old.is_dir() and same.fullmatch(old.name):
                 shutil.rmtree(old, ignore_errors=True)
                 shutil.rmtree(str(old) + ".src", ignore_errors=True)
                 Path(str(old) + ".lock").unlink(missing_ok=True)
