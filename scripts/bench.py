@@ -8,8 +8,11 @@ Sections (``--only NAME``):
 
 * ``speed``: int8 GEMM and LLM-like shapes on the 16x16 array (monolithic mode), simulation
   speed under Verilator and Icarus;
+* ``formats``: simulation speed of the demo job in every element format;
 * ``split``: utilization per split mode for decode attention, decode projections and prefill,
-  the gain over the monolithic mode, a plot, and what each mode asks of the SRAM.
+  the gain over the monolithic mode, a plot, and what each mode asks of the SRAM;
+* ``sram``: the SRAM subsystem's throughput per traffic pattern (``scripts/sram.py``);
+* ``hbm``: the DMA against the HBM model per access pattern (``scripts/hbm.py``).
 """
 
 from __future__ import annotations
@@ -67,12 +70,21 @@ def bench_speed(cfg, quick, out):
     items += [("demo job", small, "verilator"),
               ("small job (Icarus)", (1, 16, 64, 64), "icarus"),
               ("small job (Verilator)", (1, 16, 64, 64), "verilator")]
-    # Simulation speed per element format (16x16; one fused multiply-add per PE per cycle).
-    from dataclasses import replace
+    return _speed_rows(cfg, items)
 
+
+def bench_formats(cfg, quick, out):
+    """Simulation speed per element format: the demo job on the 16x16 array, one fused
+    multiply-add per PE per cycle (each format is its own model: a long optimized build)."""
     from hdl.config import DTYPES
 
-    items += [(f"demo job, {f}", small, "verilator", f) for f in DTYPES if f != "int8"]
+    small = (1, 16, 64, 64) if quick else (1, 64, 256, 256)
+    return _speed_rows(cfg, [(f"demo job, {f}", small, "verilator", f) for f in DTYPES])
+
+
+def _speed_rows(cfg, items):
+    from dataclasses import replace
+
     rows = []
     for item in items:
         name, shape, sim_name = item[:3]
@@ -245,7 +257,14 @@ def bench_sram(cfg, quick, out):
     return bench(quick, out)
 
 
-SECTIONS = {"speed": bench_speed, "split": bench_split, "sram": bench_sram}
+def bench_hbm(cfg, quick, out):
+    from scripts.hbm import bench
+
+    return bench(quick, out)
+
+
+SECTIONS = {"speed": bench_speed, "formats": bench_formats, "split": bench_split,
+            "sram": bench_sram, "hbm": bench_hbm}
 
 
 def main(quick: bool = False, out: Path = Path("build/bench"), readme: bool = False,

@@ -265,12 +265,13 @@ def cmd_demo(args) -> int:
 
 
 def cmd_verilog(args) -> int:
-    from scripts import sram
+    from scripts import hbm, sram
     from scripts.verilog import generate, lint
 
     cfg = _config(args)
     files = generate(cfg, Path(args.out))
     files.append(sram.write_verilog(Path(args.out)))
+    files.append(hbm.write_verilog(Path(args.out)))
     for f in files:
         print(f"wrote {f}")
     if args.lint:
@@ -284,9 +285,9 @@ def cmd_synth(args) -> int:
     cfg = _config(args)
     rc = synth_report(cfg, Path(args.out), big=args.big, readme=args.readme)
     if rc == 0:
-        from scripts import sram
+        from scripts import hbm, sram
 
-        for name, mod in (("sram", sram),):
+        for name, mod in (("sram", sram), ("hbm", hbm)):
             md = mod.synth(Path(args.out))["markdown"]
             print(md)
             if args.readme:
@@ -359,9 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     # Memory-subsystem benches live with their blocks.
-    from scripts import sram
+    from scripts import hbm, sram
 
     sram.add_parser(sub)
+    hbm.add_parser(sub)
     return p
 
 
