@@ -279,6 +279,9 @@ def simulate_traffic(cfg: SramConfig, pattern: str, cycles: int, seed: int, gap:
     """
     if pattern not in PATTERNS:
         raise ValueError(f"pattern must be one of {', '.join(PATTERNS)}, not {pattern!r}")
+    if pattern == "stream" and region(cfg) == 0:
+        raise ValueError(f"the stream pattern needs depth >= clients x banks (each client its "
+                         f"own rows), not depth {cfg.depth} for {cfg.clients} x {cfg.banks}")
     P, N, D = cfg.clients, cfg.banks, cfg.resp_depth
     stall_mask = (1 << P) - 1 if stall_mask is None else stall_mask
     full = (1 << cfg.mask_bits) - 1

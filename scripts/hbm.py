@@ -254,6 +254,8 @@ def cmd_hbm_bench(args) -> int:
         rp = Path(args.report)
         if not rp.parent.exists():
             raise UsageError(f"report directory does not exist: {rp.parent}")
+        if rp.is_dir():
+            raise UsageError(f"--report is a directory: {rp}")
     if not 0 <= args.seed < 1 << 32:
         raise UsageError(f"--seed must be in [0, 2**32), not {args.seed}")
     try:

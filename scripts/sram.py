@@ -147,6 +147,13 @@ def cmd_sram_bench(args) -> int:
         rp = Path(args.report)
         if rp.parent and not rp.parent.exists():
             raise UsageError(f"report directory does not exist: {rp.parent}")
+        if rp.is_dir():
+            raise UsageError(f"--report is a directory: {rp}")
+    from golden.sram import region
+
+    if args.pattern == "stream" and region(cfg) == 0:
+        raise UsageError(f"--pattern stream needs --depth >= clients x banks (each client its own "
+                         f"rows), not {cfg.depth} for {cfg.clients} x {cfg.banks}")
     from verif import sim
 
     try:

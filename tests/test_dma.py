@@ -316,6 +316,7 @@ CLI_BAD = [
     (["--seed", "-1"], "--seed must be in"),
     (["--sim", "xcelium"], "invalid choice"),
     (["--report", "/nonexistent/dir/r.json"], "report directory does not exist"),
+    (["--report", "/"], "--report is a directory"),
     (["--bogus"], "unrecognized arguments"),
 ]
 

@@ -444,6 +444,8 @@ CLI_BAD = [
     (["--word-bits", "12"], "word_bits must be a multiple of 8"),
     (["--sim", "xcelium"], "invalid choice"),
     (["--report", "/nonexistent/dir/r.json"], "report directory does not exist"),
+    (["--report", "/"], "--report is a directory"),
+    (["--depth", "16", "--banks", "8"], "--pattern stream needs --depth >= clients x banks"),
     (["--bogus"], "unrecognized arguments"),
 ]
 
