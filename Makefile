@@ -2,14 +2,15 @@
 #
 #   make demo      representative int8 job on the RTL, checked against the golden model
 #   make test      the regression (pytest + cocotb, parallel)
-#   make verilog   Verilog of the PE and the array into build/verilog/, Verilator-linted
-#   make synth     Yosys area of the PE and the array -> build/synth/area.{json,md}
-#   make bench     utilization and simulation speed -> build/bench/*.json
+#   make verilog   Verilog of the PE, array, SRAM and DMA into build/verilog/, Verilator-linted
+#   make synth     Yosys area of the PEs, arrays, SRAM controller, DMA -> build/synth/
+#   make bench     utilization, memory throughput, sim speed -> build/bench/*.json
 #   make lint      ruff + Verilator lint
 #   WAVES=1 make demo|test   also write FST waveforms under build/
 #
 # Variables: PYTHON (interpreter that creates the venv), SIM (verilator|icarus), ARRAY (RxC),
-# JOBS (pytest workers), SEED (replay a random test), TESTS (pytest selection).
+# JOBS (pytest workers), SEED (replay a random test), TESTS (pytest selection),
+# SPLITSYS_COMPILE (quick|optimized C++ of the Verilator models; tests default to quick).
 
 PYTHON ?= python3
 VENV   := .venv
