@@ -74,12 +74,12 @@ def bench_speed(cfg, quick, out):
 
 
 def bench_formats(cfg, quick, out):
-    """Simulation speed per element format: the demo job on the 16x16 array, one fused
+    """Simulation speed per element format: 256x256x256 on the 16x16 array, one fused
     multiply-add per PE per cycle (each format is its own model: a long optimized build)."""
     from hdl.config import DTYPES
 
-    small = (1, 16, 64, 64) if quick else (1, 64, 256, 256)
-    return _speed_rows(cfg, [(f"demo job, {f}", small, "verilator", f) for f in DTYPES])
+    shape = (1, 16, 64, 64) if quick else (1, 256, 256, 256)  # long enough to time (~1 s+)
+    return _speed_rows(cfg, [(f"GEMM, {f}", shape, "verilator", f) for f in DTYPES])
 
 
 def _speed_rows(cfg, items):
