@@ -368,8 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv=None) -> int:
+    """Parse ``argv`` and run the chosen command: bad input is one line and exit 2, a tool
+    failure one line and exit 1 (shared by ``python -m scripts.sram`` / ``scripts.hbm``)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
         return args.func(args)
     except UsageError as e:
         print(f"splitsys: error: {e}", file=sys.stderr)

@@ -48,12 +48,6 @@ TARGET_BEATS_PER_S = 200_000
 STRIDE_ROW, STRIDE = 256, 2304
 
 
-def _errors():
-    from scripts.cli import UsageError, _Parser
-
-    return UsageError, _Parser
-
-
 def configs(channels: int = 2):
     """``(DmaConfig, HbmConfig)`` of the bench: defaults, 1 MiB SRAM, 256 KiB per channel."""
     from hdl.dma import DmaConfig
@@ -243,7 +237,8 @@ def run_bench(pattern: str = "seq-read", nbytes: int = 1 << 20, channels: int = 
 
 
 def cmd_hbm_bench(args) -> int:
-    UsageError, _ = _errors()
+    from scripts.cli import UsageError
+
     if not 1 <= args.bytes <= MAX_BYTES:
         raise UsageError(f"--bytes must be in [1, {MAX_BYTES}], not {args.bytes}")
     try:
@@ -400,24 +395,15 @@ def synth(out: Path) -> dict:
 
     The Yosys result is cached by the Verilog's content (``out/cache``).
     """
-    import hashlib
-
     from hdl.dma import DmaConfig
     from scripts.sram import MACRO_SOURCE, UM2_PER_BIT
-    from scripts.synth import NAND2_UM2, SynthError, synthesize
+    from scripts.synth import NAND2_UM2, SynthError, synthesize_cached
 
     cfg = DmaConfig()
     v = write_verilog(out / "verilog", cfg)
-    digest = hashlib.sha1(v.read_bytes().split(b"\n", 1)[1]).hexdigest()[:12]
-    cache = out / "cache" / f"dma_{digest}.json"
     boxes = rob_modules(cfg)
-    if cache.exists():
-        r = json.loads(cache.read_text())
-    else:
-        print("synthesizing the DMA (reorder buffers black-boxed) ...", flush=True)
-        r = synthesize(v, "dma", out / "work" / f"dma_{digest}", blackbox=boxes)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(r))
+    r = synthesize_cached(v, "dma", out, "dma", boxes,
+                          "the DMA (reorder buffers black-boxed)")
     if r.get("blackboxes") != len(boxes):
         raise SynthError(f"dma: {r.get('blackboxes')} black-box instances, expected one reorder "
                          f"buffer per lane ({len(boxes)})")
@@ -448,27 +434,11 @@ def synth(out: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    UsageError, _Parser = _errors()
-    p = _Parser(prog="splitsys", description="HBM interface bench")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    add_parser(sub)
-    try:
-        args = p.parse_args(argv)
-        return args.func(args)
-    except UsageError as e:
-        print(f"splitsys: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("splitsys: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        from scripts.synth import SynthError
-        from verif.sim import SimError
+    from scripts.cli import _Parser, dispatch
 
-        if isinstance(e, (SimError, SynthError)):
-            print(f"splitsys: {e}", file=sys.stderr)
-            return 1
-        raise
+    p = _Parser(prog="splitsys", description="HBM interface bench")
+    add_parser(p.add_subparsers(dest="cmd", required=True, parser_class=_Parser))
+    return dispatch(p, argv)
 
 
 if __name__ == "__main__":

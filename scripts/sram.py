@@ -50,16 +50,10 @@ MACRO_SOURCE = ("Intel 45 nm 153 Mbit SRAM test chip: 0.346 µm² 6T cell, 119 m
                 "Technology Lead Vehicle')")
 
 
-def _errors():
-    from scripts.cli import UsageError, _Parser
-
-    return UsageError, _Parser
-
-
 def _config(args):
     from hdl.sram import SramConfig
+    from scripts.cli import UsageError
 
-    UsageError, _ = _errors()
     try:
         return SramConfig(banks=args.banks, word_bits=args.word_bits, depth=args.depth,
                           clients=args.clients, arbitration=args.arbitration,
@@ -135,7 +129,8 @@ def run_bench(cfg, pattern: str = "stream", cycles: int = 20_000, seed: int = 1,
 
 
 def cmd_sram_bench(args) -> int:
-    UsageError, _ = _errors()
+    from scripts.cli import UsageError
+
     cfg = _config(args)
     if not 1 <= args.cycles <= 100_000_000:
         raise UsageError(f"--cycles must be in [1, 100000000], not {args.cycles}")
@@ -351,22 +346,13 @@ def synth(out: Path) -> dict:
 
     The Yosys result is cached by the Verilog's content (``out/cache``), as for the arrays.
     """
-    import hashlib
-
     from hdl.sram import SramConfig
-    from scripts.synth import NAND2_UM2, synthesize
+    from scripts.synth import NAND2_UM2, synthesize_cached
 
     cfg = SramConfig()
     v = write_verilog(out / "verilog", cfg)
-    digest = hashlib.sha1(v.read_bytes().split(b"\n", 1)[1]).hexdigest()[:12]
-    cache = out / "cache" / f"sram_{digest}.json"
-    if cache.exists():
-        r = json.loads(cache.read_text())
-    else:
-        print("synthesizing the SRAM controller (banks black-boxed) ...", flush=True)
-        r = synthesize(v, "sram", out / "work" / f"sram_{digest}", blackbox=bank_modules(cfg))
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(r))
+    r = synthesize_cached(v, "sram", out, "sram", bank_modules(cfg),
+                          "the SRAM controller (banks black-boxed)")
     check_black_boxes(cfg, r)
     macro = macro_area(cfg)
     ctl_um2 = r["nand2_eq"] * NAND2_UM2
@@ -394,27 +380,11 @@ def synth(out: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    UsageError, _Parser = _errors()
-    p = _Parser(prog="splitsys", description="SRAM subsystem bench")
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    add_parser(sub)
-    try:
-        args = p.parse_args(argv)
-        return args.func(args)
-    except UsageError as e:
-        print(f"splitsys: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("splitsys: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        from scripts.synth import SynthError
-        from verif.sim import SimError
+    from scripts.cli import _Parser, dispatch
 
-        if isinstance(e, (SimError, SynthError)):
-            print(f"splitsys: {e}", file=sys.stderr)
-            return 1
-        raise
+    p = _Parser(prog="splitsys", description="SRAM subsystem bench")
+    add_parser(p.add_subparsers(dest="cmd", required=True, parser_class=_Parser))
+    return dispatch(p, argv)
 
 
 if __name__ == "__main__":

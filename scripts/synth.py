@@ -114,3 +114,22 @@ def synthesize(verilog: Path, top: str, workdir: Path, blackbox: tuple[str, ...]
     }
     (workdir / f"{top}.area.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def synthesize_cached(verilog: Path, top: str, out: Path, name: str,
+                      blackbox: tuple[str, ...] = (), what: str = "") -> dict:
+    """:func:`synthesize`, its result cached in ``out/cache`` by the Verilog's content and the
+    black boxes: unchanged netlists are never synthesized twice. ``name`` names the work
+    directory, ``what`` the progress line."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha1(verilog.read_bytes() + repr(blackbox).encode()).hexdigest()[:12]
+    cache = out / "cache" / f"{top}_{digest}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    print(f"synthesizing {what or name} ...", flush=True)
+    r = synthesize(verilog, top, out / "work" / f"{name}_{digest}", blackbox=blackbox)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(r))
+    return r

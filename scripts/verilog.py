@@ -92,11 +92,10 @@ def synth_report(cfg: ArrayConfig, out: Path, big: bool = False, jobs: int = 2,
     splittable array in every element format, and with ``big`` the 32x32 arrays. Each netlist's
     result is cached by its Verilog's content.
     """
-    import hashlib
     from concurrent.futures import ThreadPoolExecutor
 
     from hdl.config import DTYPES
-    from scripts.synth import GATES, NAND2_UM2, synthesize
+    from scripts.synth import GATES, NAND2_UM2, synthesize_cached
 
     formats = list(DTYPES if formats is None else formats)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,16 +111,9 @@ def synth_report(cfg: ArrayConfig, out: Path, big: bool = False, jobs: int = 2,
 
     def run(item):
         key, (v, top, bb) = item
-        digest = hashlib.sha1(v.read_bytes() + repr(bb).encode()).hexdigest()[:12]
-        cache = out / "cache" / f"{top}_{digest}.json"
-        if cache.exists():
-            return key, json.loads(cache.read_text())
         name = key[1].name if isinstance(key[1], ArrayConfig) else f"pe_{key[1]}"
-        print(f"synthesizing {name}{' (PEs as black boxes)' if bb else ''} ...", flush=True)
-        r = synthesize(v, top, out / "work" / f"{name}_{digest}", blackbox=bb)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(r))
-        return key, r
+        return key, synthesize_cached(v, top, out, name, bb,
+                                      f"{name}{' (PEs as black boxes)' if bb else ''}")
 
     # Largest first, so two workers finish together.
     items = sorted(work.items(), key=lambda kv: -kv[1][0].stat().st_size)
