@@ -672,20 +672,12 @@ class DmaRun:
         return out
 
 
-def run_dma(cfg: DmaConfig, hcfg: HbmConfig, descs: list[Descriptor], hbm: list[np.ndarray],
-            err: list[np.ndarray], sram: np.ndarray, seed: int = 1, gaps: Gaps = Gaps(),
-            throttle: bool | None = None, sim_name: str = "verilator",
-            run_dir: Path | None = None, timeout_cycles: int | None = None) -> DmaRun:
-    """Run ``descs`` on the RTL DMA against the HBM model; return what it left."""
-    throttle = bool(gaps.axi) if throttle is None else throttle
-    if gaps.axi and not throttle:
-        raise ValueError("AXI gaps need the throttled harness (throttle=True)")
-    desc_bits = max(10, (len(descs) - 1).bit_length())
-    sim.check_sim(sim_name)
-    bdir = build_model(cfg, hcfg, sim_name, desc_bits, throttle)
+def _prepare_run(cfg: DmaConfig, descs, sram, seed: int, gaps, run_dir, prefix: str):
+    """The run directory (a fresh one under ``build/runs`` if ``None``) with the descriptor ROM
+    and the SRAM image written, and the plusargs every DMA harness run takes."""
     if run_dir is None:
         (sim.BUILD / "runs").mkdir(parents=True, exist_ok=True)
-        run_dir = Path(tempfile.mkdtemp(prefix="dma_", dir=sim.BUILD / "runs"))
+        run_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=sim.BUILD / "runs"))
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     B = cfg.data_bytes
@@ -697,6 +689,22 @@ def run_dma(cfg: DmaConfig, hcfg: HbmConfig, descs: list[Descriptor], hbm: list[
             f"+gap_axi={gaps.axi}", f"+drom={run_dir / 'drom.hex'}",
             f"+sram={run_dir / 'sram.hex'}", f"+sram_out={run_dir / 'sram_out.hex'}",
             f"+slog_out={run_dir / 'slog_out.hex'}"]
+    return run_dir, plus
+
+
+def run_dma(cfg: DmaConfig, hcfg: HbmConfig, descs: list[Descriptor], hbm: list[np.ndarray],
+            err: list[np.ndarray], sram: np.ndarray, seed: int = 1, gaps: Gaps = Gaps(),
+            throttle: bool | None = None, sim_name: str = "verilator",
+            run_dir: Path | None = None, timeout_cycles: int | None = None) -> DmaRun:
+    """Run ``descs`` on the RTL DMA against the HBM model; return what it left."""
+    throttle = bool(gaps.axi) if throttle is None else throttle
+    if gaps.axi and not throttle:
+        raise ValueError("AXI gaps need the throttled harness (throttle=True)")
+    desc_bits = max(10, (len(descs) - 1).bit_length())
+    sim.check_sim(sim_name)
+    bdir = build_model(cfg, hcfg, sim_name, desc_bits, throttle)
+    run_dir, plus = _prepare_run(cfg, descs, sram, seed, gaps, run_dir, "dma_")
+    B = cfg.data_bytes
     for c in range(cfg.channels):
         hexio.write_raw(run_dir / f"hbm{c}.hex", np.asarray(hbm[c], np.uint8).reshape(-1, B))
         hexio.write_words(run_dir / f"errm{c}.hex", np.asarray(err[c], bool).astype(int))
@@ -820,20 +828,8 @@ def run_dma_axiram(cfg: DmaConfig, descs: list[Descriptor], hbm: list[np.ndarray
     desc_bits = max(10, (len(descs) - 1).bit_length())
     sim.check_sim(sim_name)
     bdir = build_model(cfg, hcfg, sim_name, desc_bits, throttle=True, external=True)
-    if run_dir is None:
-        (sim.BUILD / "runs").mkdir(parents=True, exist_ok=True)
-        run_dir = Path(tempfile.mkdtemp(prefix="dma_axiram_", dir=sim.BUILD / "runs"))
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir, plus = _prepare_run(cfg, descs, sram, seed, gaps, run_dir, "dma_axiram_")
     B = cfg.data_bytes
-    hexio.write_words(run_dir / "drom.hex", [pack_desc(cfg, d) for d in descs] or [0])
-    hexio.write_raw(run_dir / "sram.hex", np.asarray(sram, np.uint8).reshape(-1, B))
-    plus = [f"+n_desc={len(descs)}", f"+hseed={seed & 0xFFFFFFFF}",
-            f"+gap_desc={gaps.desc}", f"+stall_status={gaps.status}",
-            f"+stall_sram_wr={gaps.sram_wr}", f"+gap_sram_rd={gaps.sram_rd}",
-            f"+gap_axi={gaps.axi}", f"+drom={run_dir / 'drom.hex'}",
-            f"+sram={run_dir / 'sram.hex'}", f"+sram_out={run_dir / 'sram_out.hex'}",
-            f"+slog_out={run_dir / 'slog_out.hex'}"]
     chans = []
     for c in range(cfg.channels):
         raw = np.asarray(hbm[c], np.uint8).reshape(-1)
